@@ -1,0 +1,5 @@
+"""``python -m archcmp`` runs the CLI."""
+
+from archcmp.cli import main
+
+main()

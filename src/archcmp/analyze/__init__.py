@@ -1,0 +1,1 @@
+"""Pure functions from decoded exchanges to the parts of the analysis document."""

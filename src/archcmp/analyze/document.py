@@ -1,0 +1,270 @@
+"""Assemble the ``archcmp.analysis/1`` document from per-exchange results.
+
+The document is the public contract described in ``analysis-schema.md`` (shipped as
+``schemas/analysis.schema.json``): every key of the contract is present, unknown values are
+``null`` or empty, extra keys may be added but never renamed. Exchange rows are kept small (no
+bodies, no headers) so a capture of a million entries still fits in memory as rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from archcmp import __version__
+from archcmp.model import PROTOCOLS, CaptureMeta, Warning
+
+__all__ = ["SCHEMA", "DocumentBuilder", "ExchangeRow", "StreamRow"]
+
+SCHEMA = "archcmp.analysis/1"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExchangeRow:
+    """What the document keeps of one exchange; ``index`` is the position in the file."""
+
+    index: int
+    method: str
+    url: str
+    host: str | None
+    status: int | None
+    protocol: str
+    content_encoding: tuple[str, ...]
+    response_content_type: str | None
+    kind: str
+    started_ms: float | None
+    ttfb_ms: float | None
+    total_ms: float | None
+    response_bytes: int | None
+    decoded_bytes: int | None
+    transfer_bytes: int | None
+    body_status: str
+    page_ref: str | None
+    error: str | None
+    tls_protocol: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamRow:
+    """A streamed response: which exchange, its transport and its event summary."""
+
+    index: int
+    transport: str
+    summary: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class DocumentBuilder:
+    """Collects rows while a capture streams through, then builds the document once."""
+
+    rows: list[ExchangeRow] = field(default_factory=list)
+    streams: list[StreamRow] = field(default_factory=list)
+
+    def add(self, row: ExchangeRow, stream: StreamRow | None = None) -> None:
+        self.rows.append(row)
+        if stream is not None:
+            self.streams.append(stream)
+
+    def build(
+        self,
+        *,
+        name: str,
+        sha256: str,
+        size: int,
+        meta: CaptureMeta,
+        warnings: Sequence[Warning],
+        label: str | None = None,
+    ) -> dict[str, Any]:
+        # Entries out of time order (mitmproxy writes them by completion) are renumbered by start
+        # time; entries without a start keep their file order after the timed ones.
+        ordered = sorted(
+            self.rows,
+            key=lambda r: (r.started_ms is None, r.started_ms or 0.0, r.index),
+        )
+        new_id = {row.index: i for i, row in enumerate(ordered)}
+        starts = [r.started_ms for r in ordered if r.started_ms is not None]
+        origin = min(starts) if starts else None
+
+        exchanges = [_exchange_entry(new_id[r.index], r, origin) for r in ordered]
+        by_index = {r.index: r for r in ordered}
+        streams = [
+            _stream_entry(new_id[s.index], by_index[s.index], s)
+            for s in sorted(self.streams, key=lambda s: new_id[s.index])
+        ]
+        return {
+            "schema": SCHEMA,
+            "tool": {"name": "archcmp", "version": __version__},
+            "capture": {
+                "name": name,
+                "label": label or name,
+                "sha256": sha256,
+                "size_bytes": size,
+                "format": meta.format,
+                "producer": meta.producer,
+                "producer_name": meta.producer_name,
+                "producer_version": meta.producer_version,
+                "browser": meta.browser,
+                "format_version": meta.format_version,
+                "started_at": _iso(origin),
+                "duration_ms": _duration(ordered, origin),
+                "exchanges": len(ordered),
+                "decryption": None,
+                "pages": [_page_entry(p, origin) for p in meta.pages],
+                "warnings": [
+                    {"code": w.code, "message": w.message, "count": w.count,
+                     "samples": list(w.samples)}
+                    for w in warnings
+                ],
+            },
+            "protocols": _protocols(ordered),
+            "encodings": _encodings(ordered),
+            "bodies": dict(sorted(Counter(r.body_status for r in ordered).items())),
+            "compression_by_kind": _compression_by_kind(ordered),
+            "hosts": _hosts(ordered),
+            "exchanges": exchanges,
+            "services": [],
+            "fingerprints": [],
+            "id_formats": [],
+            "streams": streams,
+            "api_styles": [],
+            "auth": [],
+            "latency": {"by_kind": {}, "page": _page_latency(meta, ordered)},
+        }
+
+
+def _iso(epoch_ms: float | None) -> str | None:
+    if epoch_ms is None:
+        return None
+    return datetime.fromtimestamp(epoch_ms / 1000.0, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _duration(rows: Sequence[ExchangeRow], origin: float | None) -> float | None:
+    ends = [
+        r.started_ms + r.total_ms
+        for r in rows
+        if r.started_ms is not None and r.total_ms is not None
+    ]
+    if origin is None or not ends:
+        return None
+    return round(max(ends) - origin, 3)
+
+
+def _exchange_entry(new_id: int, r: ExchangeRow, origin: float | None) -> dict[str, Any]:
+    started = None if r.started_ms is None or origin is None else r.started_ms - origin
+    return {
+        "id": new_id,
+        "method": r.method,
+        "url": r.url,
+        "host": r.host,
+        "status": r.status,
+        "protocol": r.protocol,
+        "content_encoding": list(r.content_encoding),
+        "response_content_type": r.response_content_type,
+        "kind": r.kind,
+        "service": None,
+        "template": None,
+        "started_ms": _round(started),
+        "ttfb_ms": _round(r.ttfb_ms),
+        "total_ms": _round(r.total_ms),
+        "response_bytes": r.response_bytes,
+        "decoded_bytes": r.decoded_bytes,
+        "transfer_bytes": r.transfer_bytes,
+        "body": r.body_status,
+        "tls_protocol": r.tls_protocol,
+        "error": r.error,
+    }
+
+
+def _stream_entry(new_id: int, r: ExchangeRow, s: StreamRow) -> dict[str, Any]:
+    return {
+        "exchange": new_id,
+        "method": r.method,
+        "url": r.url,
+        "status": r.status,
+        "protocol": r.protocol,
+        "transport": s.transport,
+        "content_type": r.response_content_type,
+        "content_encoding": list(r.content_encoding),
+        "schema": None,
+        "delta_format": None,
+        "ttfb_ms": _round(r.ttfb_ms),
+        "total_ms": _round(r.total_ms),
+        **s.summary,
+    }
+
+
+def _protocols(rows: Iterable[ExchangeRow]) -> dict[str, int]:
+    counts = Counter(r.protocol for r in rows)
+    result = {p: counts.pop(p, 0) for p in PROTOCOLS}
+    result.update(sorted(counts.items()))
+    return result
+
+
+def _codings_key(row: ExchangeRow) -> str:
+    return ", ".join(row.content_encoding) if row.content_encoding else "identity"
+
+
+def _encodings(rows: Iterable[ExchangeRow]) -> dict[str, int]:
+    """Response bodies per content-coding (stacked codings as written, ``gzip, br``)."""
+    counts = Counter(_codings_key(r) for r in rows if r.status is not None)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _compression_by_kind(rows: Iterable[ExchangeRow]) -> dict[str, dict[str, int]]:
+    table: dict[str, Counter[str]] = {}
+    for r in rows:
+        if r.status is None:
+            continue
+        table.setdefault(r.kind, Counter())[_codings_key(r)] += 1
+    return {kind: dict(sorted(c.items())) for kind, c in sorted(table.items())}
+
+
+def _hosts(rows: Iterable[ExchangeRow]) -> list[dict[str, Any]]:
+    hosts: dict[str, Counter[str]] = {}
+    for r in rows:
+        hosts.setdefault(r.host or "", Counter())[r.protocol] += 1
+    return [
+        {"host": host or None, "exchanges": sum(c.values()), "protocols": dict(sorted(c.items()))}
+        for host, c in sorted(hosts.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    ]
+
+
+def _page_entry(page: Any, origin: float | None) -> dict[str, Any]:
+    started = page.started_ms
+    return {
+        "id": page.id,
+        "title": page.title,
+        "started_ms": _round(None if started is None or origin is None else started - origin),
+        "dom_content_loaded_ms": _round(page.dom_content_loaded_ms),
+        "load_ms": _round(page.load_ms),
+    }
+
+
+def _page_latency(meta: CaptureMeta, rows: Sequence[ExchangeRow]) -> dict[str, Any]:
+    """The first page's timings and the bytes transferred for it (the reference's page row)."""
+    if not meta.pages:
+        return {"dom_content_loaded_ms": None, "load_ms": None, "transfer_bytes": None}
+    page = meta.pages[0]
+    sizes = [r.transfer_bytes for r in rows if r.page_ref == page.id and r.transfer_bytes]
+    return {
+        "page": page.id,
+        "dom_content_loaded_ms": _round(page.dom_content_loaded_ms),
+        "load_ms": _round(page.load_ms),
+        "transfer_bytes": sum(sizes) if sizes else None,
+    }
+
+
+def host_of(url: str) -> str | None:
+    """The URL's host (lowercased, no port), None for URLs without one."""
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None

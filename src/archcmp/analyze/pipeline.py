@@ -1,0 +1,156 @@
+"""capture file → exchanges → decoded bodies and streams → analysis document.
+
+The capture is read once, as a stream: each exchange is decoded, summarised into a small row and
+dropped, so memory follows the largest entry, not the file. The file is hashed in a separate,
+fast pass first, because the hash decides whether the analysis is needed at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archcmp.analyze.document import DocumentBuilder, ExchangeRow, StreamRow, host_of
+from archcmp.analyze.kinds import exchange_kind, media_type
+from archcmp.analyze.streams import summarise_events
+from archcmp.decode.content import decode_body
+from archcmp.decode.lines import classify_stream, parse_stream
+from archcmp.diagnostics import Diagnostics
+from archcmp.errors import CaptureError
+from archcmp.ingest.har import HarReader
+from archcmp.ingest.sniff import open_capture
+from archcmp.limits import MAX_DECODED_BODY_BYTES
+from archcmp.model import DecodedBody, Exchange
+from archcmp.redact import Redactor, redact_document
+
+__all__ = ["AnalyzeOptions", "analyze_capture", "file_sha256", "process_exchange"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnalyzeOptions:
+    """Knobs of one analysis run (the CLI's flags)."""
+
+    label: str | None = None
+    """The user's name for the capture (``--name``); defaults to the file name."""
+    max_body_bytes: int = MAX_DECODED_BODY_BYTES
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    """The capture's identity in the store, and its size."""
+    try:
+        with path.open("rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256")
+    except OSError as exc:
+        raise CaptureError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
+    return digest.hexdigest(), path.stat().st_size
+
+
+def _decoded_size(decoded: DecodedBody | None) -> int | None:
+    if decoded is None or decoded.data is None:
+        return None
+    if decoded.status in ("ok", "already-decoded"):
+        return len(decoded.data)
+    return None
+
+
+def process_exchange(
+    exchange: Exchange, diag: Diagnostics, redactor: Redactor, *, max_body_bytes: int
+) -> tuple[ExchangeRow, StreamRow | None]:
+    """Decode one exchange's response and reduce it to the rows the document keeps."""
+    body = exchange.response_body
+    decoded: DecodedBody | None = None
+    if body is not None and exchange.status is not None:
+        decoded = decode_body(body, diag, max_bytes=max_body_bytes, where=f"entry {exchange.index}")
+    content_type = exchange.response_header("content-type") or (body.mime_type if body else None)
+
+    stream: StreamRow | None = None
+    if exchange.events:
+        # Messages the producer recorded one by one (WebSocket): their own transport.
+        stream = StreamRow(index=exchange.index, transport="websocket",
+                           summary=summarise_events(exchange.events))
+    elif decoded is not None and decoded.data:
+        transport = classify_stream(decoded.data, content_type, exchange.response_headers)
+        if transport is not None:
+            events = parse_stream(transport, decoded.data, diag)
+            stream = StreamRow(index=exchange.index, transport=transport,
+                               summary=summarise_events(events))
+
+    if decoded is None:
+        body_status = "no-response" if exchange.status is None else "not-captured"
+    else:
+        body_status = decoded.status
+    row = ExchangeRow(
+        index=exchange.index,
+        method=exchange.method,
+        url=redactor.url(exchange.url),
+        host=host_of(exchange.url),
+        status=exchange.status,
+        protocol=exchange.protocol,
+        content_encoding=body.content_encoding if body else (),
+        response_content_type=media_type(content_type),
+        kind=exchange_kind(exchange, streamed=stream is not None and stream.transport != "websocket"),
+        started_ms=exchange.started_ms,
+        ttfb_ms=exchange.ttfb_ms,
+        total_ms=exchange.total_ms,
+        response_bytes=_response_bytes(exchange, decoded),
+        decoded_bytes=_decoded_size(decoded),
+        transfer_bytes=exchange.transfer_size,
+        body_status=body_status,
+        page_ref=exchange.page_ref,
+        error=redactor.text(exchange.error) if exchange.error else None,
+        tls_protocol=exchange.tls_protocol,
+    )
+    return row, stream
+
+
+def _response_bytes(exchange: Exchange, decoded: DecodedBody | None) -> int | None:
+    """Body bytes as transferred: the producer's ``bodySize`` if given, else what we measured."""
+    body = exchange.response_body
+    if body is not None and body.wire_size is not None:
+        return body.wire_size
+    if decoded is not None and decoded.encoded_size is not None:
+        return decoded.encoded_size
+    return None
+
+
+def analyze_capture(
+    path: Path,
+    *,
+    options: AnalyzeOptions,
+    redactor: Redactor,
+    diag: Diagnostics | None = None,
+    sha256: str | None = None,
+) -> dict[str, Any]:
+    """Read ``path`` end to end and return its (redacted) analysis document."""
+    diag = diag if diag is not None else Diagnostics()
+    if sha256 is None:
+        sha256, size = file_sha256(path)
+    else:
+        size = path.stat().st_size
+    builder = DocumentBuilder()
+    with open_capture(path) as opened:
+        if opened.format != "har":
+            raise CaptureError(
+                f"{opened.format} files are recognised, but this version of archcmp reads only "
+                "HAR captures",
+                path=str(path),
+            )
+        reader = HarReader(opened.stream, diag, name=path.name)
+        for exchange in reader.exchanges():
+            row, stream = process_exchange(
+                exchange, diag, redactor, max_body_bytes=options.max_body_bytes
+            )
+            builder.add(row, stream)
+        meta = reader.meta
+    document = builder.build(
+        name=path.name,
+        label=options.label,
+        sha256=sha256,
+        size=size,
+        meta=meta,
+        warnings=diag.warnings(),
+    )
+    return redact_document(document, redactor)
+

@@ -1,0 +1,246 @@
+"""The ``archcmp`` command line: the only module that prints, exits or catches ArchcmpError.
+
+Results (tables, JSON, Markdown) go to stdout and everything else (progress, warnings, errors)
+to stderr, so pipes stay clean. Errors are one line, ``error: <path>: <sentence>``, exit 2;
+``pretty_exceptions_show_locals`` is off because locals hold cookies and tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from archcmp import __version__
+from archcmp.errors import ArchcmpError, StoreError, UsageError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="archcmp",
+    help="Turn captures of web apps (HAR; pcap with key logs later) into an architecture "
+    "teardown.",
+    pretty_exceptions_show_locals=False,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+EXIT_OK = 0
+EXIT_DIFFERENCES = 1
+EXIT_ERROR = 2
+
+
+def _stdout() -> Console:
+    return Console(soft_wrap=True)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, soft_wrap=True)
+
+
+@contextmanager
+def _errors_as_exit() -> Iterator[None]:
+    """Turn the project's own errors into one line on stderr and exit 2; nothing else."""
+    try:
+        yield
+    except ArchcmpError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="Workspace database (default: $ARCHCMP_STORE or "
+                 "./.archcmp/archcmp.db).", dir_okay=False),
+]
+UnsafeOpt = Annotated[
+    bool,
+    typer.Option("--unsafe-keep-secrets",
+                 help="Keep cookie, token and key values in everything written. Dangerous."),
+]
+
+
+def _store_path(store: Path | None) -> Path:
+    from archcmp.store import default_store_path
+
+    return store if store is not None else default_store_path(os.environ, Path.cwd())
+
+
+def _redactor(store_path: Path, keep_secrets: bool) -> Any:
+    from archcmp.redact import Redactor, load_or_create_key
+
+    try:
+        key = load_or_create_key(store_path.parent / "redact.key")
+    except OSError as exc:
+        raise StoreError(f"cannot create the redaction key: {exc.strerror or exc}",
+                         path=str(store_path.parent)) from exc
+    return Redactor(keep_secrets=keep_secrets, key=key)
+
+
+def _dump_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+@app.command()
+def analyze(
+    captures: Annotated[list[Path], typer.Argument(help="HAR files (.har, .har.gz, .zhar).")],
+    keylog: Annotated[Path | None, typer.Option(help="TLS/QUIC key log (SSLKEYLOGFILE) for "
+                                                "packet captures.")] = None,
+    name: Annotated[str | None, typer.Option(help="Name for the capture in reports "
+                                             "(default: the file name).")] = None,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the analysis document as "
+                                          "JSON on stdout.")] = False,
+    force: Annotated[bool, typer.Option(help="Analyse again even if these bytes were "
+                                        "analysed before.")] = False,
+    max_body_mib: Annotated[int, typer.Option(help="Decoded size cap per body, MiB.",
+                                              min=1)] = 64,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or warnings on "
+                                        "stderr.")] = False,
+    unsafe_keep_secrets: UnsafeOpt = False,
+) -> None:
+    """Analyse captures and store the results in the workspace."""
+    from archcmp.analyze.pipeline import AnalyzeOptions, analyze_capture, file_sha256
+    from archcmp.report.terminal import print_analysis_summary, print_warnings
+    from archcmp.store import Store
+
+    failed = 0
+    with _errors_as_exit():
+        if name is not None and len(captures) > 1:
+            raise UsageError("--name applies to one capture; give captures one at a time")
+        if keylog is not None and not keylog.is_file():
+            raise UsageError(f"{keylog}: key log not found")
+        store_path = _store_path(store)
+        redactor = _redactor(store_path, unsafe_keep_secrets)
+        options = AnalyzeOptions(label=name, max_body_bytes=max_body_mib * 1024 * 1024)
+        out, err = _stdout(), _stderr()
+        documents: list[dict[str, Any]] = []
+        with Store.open(store_path) as db:
+            for path in captures:
+                try:
+                    if not path.is_file():
+                        raise UsageError(f"{path}: no such file")
+                    sha256, _ = file_sha256(path)
+                    cached = db.has(sha256) and not force
+                    if cached:
+                        document = db.get(sha256).document
+                    else:
+                        document = analyze_capture(path, options=options, redactor=redactor,
+                                                   sha256=sha256)
+                        db.save(document, name=name or path.name, source_path=path.name,
+                                replace=force, now=datetime.now(UTC))
+                except ArchcmpError as exc:
+                    failed += 1
+                    sys.stderr.write(f"error: {exc}\n")
+                    continue
+                documents.append(document)
+                if not as_json and not quiet:
+                    print_analysis_summary(out, document, cached=cached)
+                if not quiet and not cached:
+                    print_warnings(err, document)
+        if as_json:
+            sys.stdout.write(_dump_json(documents[0] if len(documents) == 1 else documents))
+    if failed:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command("list")
+def list_(store: StoreOpt = None) -> None:
+    """List the analyses stored in the workspace."""
+    from archcmp.report.terminal import print_list
+    from archcmp.store import Store
+
+    with _errors_as_exit(), Store.open(_store_path(store)) as db:
+        rows = db.list()
+        if not rows:
+            _stderr().print("no analyses stored yet: run `archcmp analyze CAPTURE`",
+                            markup=False)
+            return
+        print_list(_stdout(), rows)
+
+
+class ReportFormat(str, Enum):
+    md = "md"
+    json = "json"
+
+
+def _resolve(db: Any, ref: str) -> dict[str, Any]:
+    """A stored analysis by name, file name, sha256 prefix, or the path of an analysed file."""
+    from archcmp.analyze.pipeline import file_sha256
+
+    path = Path(ref)
+    if path.is_file():
+        sha256, _ = file_sha256(path)
+        if not db.has(sha256):
+            raise StoreError(f"{ref} has not been analysed yet: run `archcmp analyze {ref}`")
+        ref = sha256
+    document: dict[str, Any] = db.get(ref).document
+    return document
+
+
+@app.command()
+def report(
+    captures: Annotated[list[str] | None, typer.Argument(
+        help="Stored analyses (name, file name, sha256 prefix or capture path); "
+        "default: the latest.")] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Output format.")]
+    = ReportFormat.md,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE "
+                                                "instead of stdout.", dir_okay=False)] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Render stored analyses as a Markdown or JSON report."""
+    from archcmp.report.document import build_report
+    from archcmp.report.markdown import render_markdown
+    from archcmp.store import Store
+
+    with _errors_as_exit(), Store.open(_store_path(store)) as db:
+        if captures:
+            docs = [_resolve(db, ref) for ref in captures]
+        else:
+            latest = db.latest()
+            if latest is None:
+                raise StoreError("no analyses stored yet: run `archcmp analyze CAPTURE` first")
+            docs = [latest.document]
+        if fmt is ReportFormat.json:
+            text = _dump_json(docs[0] if len(docs) == 1 else
+                              {"schema": "archcmp.collection/1", "analyses": docs})
+        else:
+            text = render_markdown(build_report(docs))
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            try:
+                output.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot write: {exc.strerror or exc}",
+                                 path=str(output)) from exc
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"archcmp {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """archcmp: what is this web app built on? Evidence from its captures."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
