@@ -21,7 +21,9 @@ __all__ = [
     "CaptureMeta",
     "DecodedBody",
     "Exchange",
+    "Finding",
     "Header",
+    "Observation",
     "Page",
     "StreamEvent",
     "Timings",
@@ -221,3 +223,42 @@ class CaptureMeta:
     pages: tuple[Page, ...] = ()
     entries: int = 0
     """Entries (HAR) the reader saw, including ones it could not turn into exchanges."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation:
+    """Everything the classifiers may look at for one exchange, decoded once.
+
+    Built by the pipeline after content decoding and stream parsing and handed to every
+    classifier in turn, so no classifier decodes a body or parses a stream again.
+    """
+
+    exchange: Exchange
+    response: DecodedBody | None = None
+    """The decoded response body (None when there was no response)."""
+    request: DecodedBody | None = None
+    """The decoded request body (None when the request had none)."""
+    transport: str | None = None
+    """``sse``, ``ndjson``, ``chunked-text``, ``websocket`` when the response streamed."""
+    events: tuple[StreamEvent, ...] = ()
+    """Parsed stream events (SSE events, NDJSON lines, WebSocket messages)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """A claim about the app, with the evidence a sceptical engineer would ask for."""
+
+    category: str
+    """Vocabulary of ``fingerprints[].category`` (``cdn``, ``cloud``, ``service_mesh``, …)."""
+    name: str
+    """The vendor or technology (``Cloudflare``, ``Envoy``)."""
+    confidence: float
+    """0–1: how sure the matched conditions make us (noisy-OR of their weights)."""
+    evidence: tuple[str, ...]
+    """Human-readable facts with counts: ``cf-ray on 24/24 responses``."""
+    rule: str
+    """The rule id (``cdn.cloudflare``); leads to ``rules/cdn/cloudflare.yaml``."""
+    exchanges: tuple[int, ...] = ()
+    """File indexes of the exchanges that matched (documents renumber them)."""
+    hosts: tuple[str, ...] = ()
+    """Hosts on which it was seen."""
