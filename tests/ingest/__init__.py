@@ -1,0 +1,1 @@
+"""Tests for :mod:`archcmp.ingest` (format sniffing and the HAR reader)."""
