@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -169,7 +169,7 @@ def list_(store: StoreOpt = None) -> None:
         print_list(_stdout(), rows)
 
 
-class ReportFormat(str, Enum):
+class ReportFormat(StrEnum):
     md = "md"
     json = "json"
 

@@ -6,9 +6,9 @@ Each cap says where its number comes from. Change them with CLI flags, not by ed
 from __future__ import annotations
 
 __all__ = [
+    "MAX_CODING_LAYERS",
     "MAX_COMPRESSION_RATIO",
     "MAX_DECODED_BODY_BYTES",
-    "MAX_CODING_LAYERS",
     "MAX_SSE_EVENTS_PER_STREAM",
     "RATIO_CHECK_MIN_BYTES",
     "WARNING_SAMPLES",

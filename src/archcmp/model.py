@@ -177,7 +177,7 @@ class Exchange:
     response_body: Body | None = None
     timings: Timings = field(default_factory=Timings)
     ttfb_ms: float | None = None
-    """Start → first response byte: blocked + dns + connect + send + wait (ssl is inside connect)."""
+    """Start → first response byte: blocked + dns + connect + send + wait (ssl is in connect)."""
     total_ms: float | None = None
     server_ip: str | None = None
     server_port: int | None = None
@@ -249,7 +249,7 @@ class Finding:
     """A claim about the app, with the evidence a sceptical engineer would ask for."""
 
     category: str
-    """Vocabulary of ``fingerprints[].category`` (``cdn``, ``cloud``, ``service_mesh``, …)."""
+    """Vocabulary of ``fingerprints[].category``: ``cdn``, ``cloud``, ``service_mesh``, …"""
     name: str
     """The vendor or technology (``Cloudflare``, ``Envoy``)."""
     confidence: float

@@ -59,6 +59,9 @@ def process_exchange(
     exchange: Exchange, diag: Diagnostics, redactor: Redactor, *, max_body_bytes: int
 ) -> tuple[ExchangeRow, StreamRow | None]:
     """Decode one exchange's response and reduce it to the rows the document keeps."""
+    # Remember this exchange's cookie and key values so the final redaction pass masks them
+    # wherever they are echoed (a session id in a URL path, a key in an error text).
+    redactor.harvest((exchange,))
     body = exchange.response_body
     decoded: DecodedBody | None = None
     if body is not None and exchange.status is not None:
@@ -90,7 +93,9 @@ def process_exchange(
         protocol=exchange.protocol,
         content_encoding=body.content_encoding if body else (),
         response_content_type=media_type(content_type),
-        kind=exchange_kind(exchange, streamed=stream is not None and stream.transport != "websocket"),
+        kind=exchange_kind(
+            exchange, streamed=stream is not None and stream.transport != "websocket"
+        ),
         started_ms=exchange.started_ms,
         ttfb_ms=exchange.ttfb_ms,
         total_ms=exchange.total_ms,

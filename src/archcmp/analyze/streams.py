@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 from archcmp.analyze.stats import summary
@@ -39,7 +40,7 @@ def summarise_events(events: Sequence[StreamEvent]) -> dict[str, Any]:
     types = list(dict.fromkeys(e.type for e in received))
     times = [e.time_ms for e in received if e.time_ms is not None]
     timed = len(times) == len(received) and bool(received)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)] if timed else []
+    gaps = [b - a for a, b in pairwise(times)] if timed else []
     inter = summary(gaps) if gaps else None
     return {
         "event_types": types,

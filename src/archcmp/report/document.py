@@ -35,7 +35,7 @@ _KIND_NAMES = {
     "style": "Stylesheets",
     "image": "Images",
     "font": "Fonts",
-    "xhr": "API (XHR/fetch)",
+    "xhr": "API",
     "stream": "Streams",
     "telemetry": "Telemetry",
     "other": "Other",
@@ -165,7 +165,7 @@ def _compression(docs: Sequence[Doc]) -> Section:
         for kind in (d.get("compression_by_kind") or {}):
             if kind not in kinds:
                 kinds.append(kind)
-    rows = []
+    rows: list[tuple[Cell, ...]] = []
     for kind in sorted(kinds):
         cells: list[Cell] = []
         for d in docs:
@@ -175,7 +175,7 @@ def _compression(docs: Sequence[Doc]) -> Section:
             else:
                 cells.append(", ".join(f"{c} ×{n}" for c, n in sorted(codings.items())))
         rows.append((_KIND_NAMES.get(kind, kind), *cells))
-    encodings_rows = []
+    encodings_rows: list[tuple[Cell, ...]] = []
     codings_all: list[str] = []
     for d in docs:
         for c in d["encodings"]:
@@ -245,7 +245,7 @@ def _streaming(docs: Sequence[Doc]) -> Section:
             ))
         if rows:
             block: Any = Table(
-                headers=("#", "Method", "Endpoint", "Transport", "Encoding", "Events",
+                headers=("Exchange", "Method", "Endpoint", "Transport", "Encoding", "Events",
                          "Event types", "Terminator", "TTFB", "Total"),
                 rows=tuple(rows),
             )

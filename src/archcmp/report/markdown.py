@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import re
 
-from archcmp.report.blocks import Block, Bullets, Cell, Code, Mono, Paragraph, Report, Section, Table
+from archcmp.report.blocks import (
+    Block,
+    Bullets,
+    Cell,
+    Code,
+    Mono,
+    Paragraph,
+    Report,
+    Section,
+    Table,
+)
 
 __all__ = ["render_markdown"]
 

@@ -25,7 +25,7 @@ def print_analysis_summary(console: Console, doc: Mapping[str, Any], *, cached: 
     table = Table(title=f"{capture['name']}" + (" (already analysed)" if cached else ""),
                   show_header=False, title_justify="left")
     table.add_column("aspect", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")
     table.add_row("capture", f"{capture['format']} from {capture['producer']}, "
                   f"sha256 {capture['sha256'][:12]}")
     table.add_row("exchanges", str(capture["exchanges"]))
@@ -53,7 +53,7 @@ def print_warnings(console: Console, doc: Mapping[str, Any]) -> None:
 def print_list(console: Console, rows: Sequence[Any]) -> None:
     table = Table(title="Stored analyses", title_justify="left")
     for col in ("name", "file", "sha256", "format", "producer", "exchanges", "analysed"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(r.name, r.source, r.sha256[:12], r.format, r.producer, str(r.exchanges),
                       r.created_at)
