@@ -800,3 +800,23 @@ def test_redact_document_is_idempotent_and_total(doc: dict[str, Any]) -> None:
     once = redact_document(doc, r)
     assert redact_document(once, r) == once
     assert redact_json(redact_json(doc, r), r) == redact_json(doc, r)
+
+
+def test_in_place_redaction_equals_the_copying_one(shared: Path) -> None:
+    import copy
+
+    from archcmp.analyze.pipeline import AnalyzeOptions, analyze_capture
+    from archcmp.redact import redact_document, redact_document_in_place
+
+    keep = Redactor(keep_secrets=True, key=b"k" * 32)
+    har = shared / "captures" / "alpha" / "chromium-h2" / "capture.har"
+    doc = analyze_capture(har, options=AnalyzeOptions(), redactor=keep)
+    doc["exchanges"][0]["url"] += "?access_token=abcdefgh12345678XYZ"
+    doc["capture"]["warnings"].append({"code": "x.y", "message": "Bearer abcdefgh12345678",
+                                       "count": 1})
+    masker = Redactor(key=b"k" * 32)
+    expected = redact_document(doc, masker)
+    mine = copy.deepcopy(doc)
+    redact_document_in_place(mine, masker)
+    assert mine == expected
+    assert mine != doc

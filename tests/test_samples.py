@@ -13,6 +13,7 @@ from archcmp.analyze.pipeline import AnalyzeOptions, analyze_capture
 from archcmp.cli import app
 from archcmp.redact import Redactor
 from archcmp.schema import validation_errors
+from archcmp.store import Store
 
 from .conftest import SAMPLES
 
@@ -67,6 +68,8 @@ def test_sample_secrets_never_written(tmp_path: Path) -> None:
         written += [result.stdout, result.stderr]
     written += [f.read_bytes().decode("latin-1") for f in tmp_path.iterdir()
                 if f.is_file() and f.suffix != ".key"]
+    with Store.open(store) as db:
+        written += [json.dumps(a.document) for a in db.list()]
     blob = "\n".join(written)
     secrets = [s["value"] for s in TRUTH["facts"]["planted_secrets"]]
     assert secrets

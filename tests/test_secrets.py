@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
+import zlib
 from pathlib import Path
 
 import pytest
@@ -51,10 +53,18 @@ def _canary_har(shared: Path, tmp_path: Path) -> Path:
 
 
 def _everything_written(store: Path, *outputs: str) -> str:
+    """Every output, every file in the workspace, and every stored cell decompressed."""
     blobs = list(outputs)
     for f in store.parent.iterdir():
         if f.is_file() and f.suffix != ".key":
             blobs.append(f.read_bytes().decode("latin-1"))
+    with sqlite3.connect(store) as conn:
+        for row in conn.execute("SELECT * FROM analyses"):
+            for cell in row:
+                if isinstance(cell, bytes):
+                    blobs.append(zlib.decompress(cell).decode("utf-8"))
+                else:
+                    blobs.append(str(cell))
     return "\n".join(blobs)
 
 

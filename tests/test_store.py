@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import zlib
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -91,11 +92,21 @@ def test_round_trip(store: Store, db: Path) -> None:
     assert "document" not in repr(got)
 
 
-def test_document_is_stored_as_compact_sorted_json(store: Store, db: Path) -> None:
+def test_document_is_stored_as_compressed_compact_sorted_json(store: Store, db: Path) -> None:
     document = doc(SHA_A, zeta=1, alpha="é")
     store.save(document, name="n", source_path="c.har", now=T0)
     raw = sqlite3.connect(db).execute("SELECT document FROM analyses").fetchone()[0]
-    assert raw == json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert isinstance(raw, bytes)
+    text = zlib.decompress(raw).decode("utf-8")
+    assert text == json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_uncompressed_rows_of_earlier_versions_still_read(store: Store, db: Path) -> None:
+    document = doc(SHA_A)
+    store.save(document, name="n", source_path="c.har", now=T0)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE analyses SET document = ?", (json.dumps(document),))
+    assert store.get("n").document == document
 
 
 def test_created_at_is_normalised_to_utc(store: Store) -> None:

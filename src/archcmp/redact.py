@@ -54,6 +54,7 @@ __all__ = [
     "is_secret_param",
     "load_or_create_key",
     "redact_document",
+    "redact_document_in_place",
     "redact_json",
 ]
 
@@ -351,6 +352,10 @@ _AUTH_VALUE_RE = re.compile(r"(\s*[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)([ \t]+)(\
 # --------------------------------------------------------------------------------------------
 
 
+#: Distinct header pairs remembered as harvested; past it, harvesting just does the work again.
+_HARVEST_MEMO = 100_000
+
+
 class SecretSet:
     """Secret values harvested from one capture, masked wherever they re-appear.
 
@@ -362,11 +367,13 @@ class SecretSet:
     ``>`` (which could overlap a marker) are refused.
     """
 
-    __slots__ = ("_canonical", "_pattern")
+    __slots__ = ("_canonical", "_pattern", "harvested")
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._canonical: dict[str, str] = {}
         self._pattern: re.Pattern[str] | None = None
+        #: Header pairs already harvested: captures repeat the same headers on every request.
+        self.harvested: set[tuple[str, str]] = set()
         for value in values:
             self.add(value)
 
@@ -471,8 +478,13 @@ class Redactor:
         """
         if self.keep_secrets:
             return
+        seen = self.secrets.harvested
         for exchange in exchanges:
             for name, value in (*exchange.request_headers, *exchange.response_headers):
+                if (name, value) in seen:
+                    continue
+                if len(seen) < _HARVEST_MEMO:
+                    seen.add((name, value))
                 for secret in _header_secrets(name, value):
                     self.secrets.add(secret)
             for secret in _url_secrets(exchange.url):
@@ -763,15 +775,70 @@ def redact_document(doc: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
     if redactor.keep_secrets:
         copied = _map_json(doc, lambda value, _s, _k: value, secret_key=_never, map_key=_same)
     else:
-        copied = _map_json(
-            doc,
-            lambda value, _s, key: _redact_scalar(value, key, redactor),
-            secret_key=_never,
-            map_key=redactor.text,
-        )
+        # Documents repeat the same strings thousands of times (hosts, media types, event
+        # names); each distinct (string, is-URL) pair is redacted once.
+        memo: dict[tuple[str, bool], str] = {}
+        keys: dict[str, str] = {}
+
+        def leaf(value: object, _secret: bool, key: str | None) -> object:
+            if not isinstance(value, str):
+                return value
+            slot = (value, _is_url_key(key) or value.startswith(_URL_PREFIXES))
+            done = memo.get(slot)
+            if done is None:
+                done = memo[slot] = redactor.url(value) if slot[1] else redactor.text(value)
+            return done
+
+        def map_key(key: str) -> str:
+            done = keys.get(key)
+            if done is None:
+                done = keys[key] = redactor.text(key)
+            return done
+
+        copied = _map_json(doc, leaf, secret_key=_never, map_key=map_key)
     if not isinstance(copied, dict):  # pragma: no cover - a dict always maps to a dict
         raise TypeError("an analysis document is a JSON object")
     return copied
+
+
+def redact_document_in_place(doc: dict[str, Any], redactor: Redactor) -> None:
+    """:func:`redact_document` for a document the caller has just built and owns alone.
+
+    The pipeline's documents hold one row per exchange; a copy of a million-entry document
+    doubles the peak memory of an analysis, so the builder's fresh document is masked where it
+    lies. Everything else (writers, tests) uses the copying :func:`redact_document`.
+    """
+    if redactor.keep_secrets:
+        return
+    memo: dict[tuple[str, bool], str] = {}
+
+    def clean(value: str, key: str | None) -> str:
+        slot = (value, _is_url_key(key) or value.startswith(_URL_PREFIXES))
+        done = memo.get(slot)
+        if done is None:
+            done = memo[slot] = redactor.url(value) if slot[1] else redactor.text(value)
+        return done
+
+    stack: list[tuple[dict[str, Any] | list[Any], str | None]] = [(doc, None)]
+    while stack:
+        node, context = stack.pop()
+        if isinstance(node, dict):
+            for key in list(node):
+                value = node[key]
+                new_key = clean(key, None) if isinstance(key, str) else key
+                if new_key != key:
+                    del node[key]
+                    node[new_key] = value
+                if isinstance(value, str):
+                    node[new_key] = clean(value, key)
+                elif isinstance(value, dict | list):
+                    stack.append((value, key))
+        else:
+            for i, value in enumerate(node):
+                if isinstance(value, str):
+                    node[i] = clean(value, context)
+                elif isinstance(value, dict | list):
+                    stack.append((value, context))
 
 
 def _redact_scalar(value: object, key: str | None, redactor: Redactor) -> object:

@@ -23,7 +23,7 @@ from archcmp.ingest.har import HarReader
 from archcmp.ingest.sniff import open_capture
 from archcmp.limits import MAX_DECODED_BODY_BYTES
 from archcmp.model import DecodedBody, Exchange
-from archcmp.redact import Redactor, redact_document
+from archcmp.redact import Redactor, redact_document_in_place
 
 __all__ = ["AnalyzeOptions", "analyze_capture", "file_sha256", "process_exchange"]
 
@@ -157,5 +157,7 @@ def analyze_capture(
         meta=meta,
         warnings=diag.warnings(),
     )
-    return redact_document(document, redactor)
+    del builder  # its rows are in the document now; free them before the redaction pass
+    redact_document_in_place(document, redactor)
+    return document
 
