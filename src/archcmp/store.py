@@ -273,13 +273,14 @@ class Store:
         tool = tool if isinstance(tool, dict) else {}
         source = PurePath(source_path).name or source_path
         exchanges = capture.get("exchanges")
+        count = exchanges if type(exchanges) is int else 0
         row = {
             "sha256": sha256,
             "name": name or source,
             "source": source,
             "format": _text(capture.get("format"), "unknown"),
             "producer": _text(capture.get("producer"), "unknown"),
-            "exchanges": exchanges if type(exchanges) is int else 0,
+            "exchanges": count,
             "created_at": _iso(now),
             "tool_version": _text(tool.get("version"), ""),
             "schema": _text(document.get("schema"), ""),
@@ -301,10 +302,23 @@ class Store:
                 row,
             )
             row_id = cursor.lastrowid
-            saved = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM analyses WHERE id = ?", (row_id,)
-            ).fetchone()
-        return self._row(saved)
+        if row_id is None:  # pragma: no cover - sqlite3 always sets it after an INSERT
+            raise StoreError("the database gave no id for the new analysis", path=str(self.path))
+        # The caller's document is what was stored; parsing the blob back would hold a second
+        # copy of a possibly very large document just to return it.
+        return StoredAnalysis(
+            id=row_id,
+            sha256=sha256,
+            name=str(row["name"]),
+            source=source,
+            format=str(row["format"]),
+            producer=str(row["producer"]),
+            exchanges=count,
+            created_at=str(row["created_at"]),
+            tool_version=str(row["tool_version"]),
+            schema=str(row["schema"]),
+            document=document,
+        )
 
     def delete(self, ref: str) -> StoredAnalysis:
         """Delete the analysis ``ref`` names (see :meth:`get`) and return it."""
