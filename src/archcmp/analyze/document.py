@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from archcmp import __version__
+from archcmp.analyze.teardown import TeardownResult
 from archcmp.model import PROTOCOLS, CaptureMeta, Warning
 
 __all__ = ["SCHEMA", "DocumentBuilder", "ExchangeRow", "StreamRow"]
@@ -78,6 +79,7 @@ class DocumentBuilder:
         meta: CaptureMeta,
         warnings: Sequence[Warning],
         label: str | None = None,
+        teardown: TeardownResult | None = None,
     ) -> dict[str, Any]:
         # Entries out of time order (mitmproxy writes them by completion) are renumbered by start
         # time; entries without a start keep their file order after the timed ones.
@@ -89,12 +91,23 @@ class DocumentBuilder:
         starts = [r.started_ms for r in ordered if r.started_ms is not None]
         origin = min(starts) if starts else None
 
-        exchanges = [_exchange_entry(new_id[r.index], r, origin) for r in ordered]
+        found = teardown or _EMPTY
+        exchanges = [_exchange_entry(new_id[r.index], r, origin, found.assignments.get(r.index))
+                     for r in ordered]
         by_index = {r.index: r for r in ordered}
         streams = [
-            _stream_entry(new_id[s.index], by_index[s.index], s)
+            _stream_entry(new_id[s.index], by_index[s.index], s,
+                          found.stream_schemas.get(s.index))
             for s in sorted(self.streams, key=lambda s: new_id[s.index])
         ]
+        fingerprints = [
+            {**f, "exchanges": sorted(new_id[i] for i in f["exchanges"] if i in new_id)}
+            for f in found.fingerprints
+        ]
+        page = _page_latency(meta, ordered)
+        latency = {"by_kind": found.latency.get("by_kind", {}),
+                   "page": {**page, **{k: v for k, v in found.latency.get("page", {}).items()
+                                       if v is not None and page.get(k) is None}}}
         return {
             "schema": SCHEMA,
             "tool": {"name": "archcmp", "version": __version__},
@@ -126,14 +139,25 @@ class DocumentBuilder:
             "compression_by_kind": _compression_by_kind(ordered),
             "hosts": _hosts(ordered),
             "exchanges": exchanges,
-            "services": [],
-            "fingerprints": [],
-            "id_formats": [],
+            "services": found.services,
+            "fingerprints": fingerprints,
+            "infrastructure": found.infrastructure,
+            "id_formats": found.id_formats,
             "streams": streams,
-            "api_styles": [],
-            "auth": [],
-            "latency": {"by_kind": {}, "page": _page_latency(meta, ordered)},
+            "api_styles": found.api_styles,
+            "auth": found.auth,
+            "security": found.security,
+            "data_model": found.data_model.get("data_model"),
+            "collections": found.data_model.get("collections", []),
+            "extensions": found.data_model.get("extensions", []),
+            "latency": latency,
         }
+
+
+_EMPTY = TeardownResult(
+    fingerprints=[], infrastructure=[], services=[], assignments={}, id_formats=[],
+    stream_schemas={}, api_styles=[], auth=[], security={}, data_model={}, latency={},
+)
 
 
 def _iso(epoch_ms: float | None) -> str | None:
@@ -157,7 +181,9 @@ def _duration(rows: Sequence[ExchangeRow], origin: float | None) -> float | None
     return round(max(ends) - origin, 3)
 
 
-def _exchange_entry(new_id: int, r: ExchangeRow, origin: float | None) -> dict[str, Any]:
+def _exchange_entry(
+    new_id: int, r: ExchangeRow, origin: float | None, place: tuple[str, str] | None
+) -> dict[str, Any]:
     started = None if r.started_ms is None or origin is None else r.started_ms - origin
     return {
         "id": new_id,
@@ -169,8 +195,8 @@ def _exchange_entry(new_id: int, r: ExchangeRow, origin: float | None) -> dict[s
         "content_encoding": list(r.content_encoding),
         "response_content_type": r.response_content_type,
         "kind": r.kind,
-        "service": None,
-        "template": None,
+        "service": place[0] if place else None,
+        "template": place[1] if place else None,
         "started_ms": _round(started),
         "ttfb_ms": _round(r.ttfb_ms),
         "total_ms": _round(r.total_ms),
@@ -183,7 +209,10 @@ def _exchange_entry(new_id: int, r: ExchangeRow, origin: float | None) -> dict[s
     }
 
 
-def _stream_entry(new_id: int, r: ExchangeRow, s: StreamRow) -> dict[str, Any]:
+def _stream_entry(
+    new_id: int, r: ExchangeRow, s: StreamRow, schema: dict[str, Any] | None
+) -> dict[str, Any]:
+    named = {k: v for k, v in (schema or {}).items() if k not in ("exchange", "transport")}
     return {
         "exchange": new_id,
         "method": r.method,
@@ -193,11 +222,12 @@ def _stream_entry(new_id: int, r: ExchangeRow, s: StreamRow) -> dict[str, Any]:
         "transport": s.transport,
         "content_type": r.response_content_type,
         "content_encoding": list(r.content_encoding),
-        "schema": None,
-        "delta_format": None,
         "ttfb_ms": _round(r.ttfb_ms),
         "total_ms": _round(r.total_ms),
         **s.summary,
+        "schema": None,
+        "delta_format": None,
+        **named,
     }
 
 

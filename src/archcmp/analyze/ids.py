@@ -34,6 +34,7 @@ those seen in paths first (they are what a reader recognises), then queries, the
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -84,6 +85,10 @@ def _iso(ms: float) -> str | None:
         return datetime.fromtimestamp(ms / 1000.0, tz=UTC).isoformat(timespec="seconds")
     except (OverflowError, OSError, ValueError):
         return None
+
+
+#: One day in ms: reference times for id plausibility are rounded up to it.
+_DAY_MS = 86_400_000.0
 
 
 @dataclass(slots=True)
@@ -177,7 +182,10 @@ class IdFormatCollector:
         ex = obs.exchange
         if ex.started_ms is not None:
             self._now_ms = max(self._now_ms or ex.started_ms, ex.started_ms)
-        now = ex.started_ms if ex.started_ms is not None else self._now_ms
+        # Rounded up to the day: the plausibility bound stays "capture time + a day or two",
+        # and the classifier's cache sees one reference time per capture day, not per request.
+        start = ex.started_ms if ex.started_ms is not None else self._now_ms
+        now = None if start is None else math.ceil(start / _DAY_MS) * _DAY_MS
         try:
             parts = urlsplit(ex.url)
         except ValueError:

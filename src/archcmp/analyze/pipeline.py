@@ -15,6 +15,8 @@ from typing import Any
 from archcmp.analyze.document import DocumentBuilder, ExchangeRow, StreamRow, host_of
 from archcmp.analyze.kinds import exchange_kind, media_type
 from archcmp.analyze.streams import summarise_events
+from archcmp.analyze.teardown import Teardown
+from archcmp.classify.rules import RuleSet, load_rules
 from archcmp.decode.content import decode_body
 from archcmp.decode.lines import classify_stream, parse_stream
 from archcmp.diagnostics import Diagnostics
@@ -22,7 +24,7 @@ from archcmp.errors import CaptureError
 from archcmp.ingest.har import HarReader
 from archcmp.ingest.sniff import open_capture
 from archcmp.limits import MAX_DECODED_BODY_BYTES
-from archcmp.model import DecodedBody, Exchange
+from archcmp.model import DecodedBody, Exchange, Observation, StreamEvent
 from archcmp.redact import Redactor, redact_document_in_place
 
 __all__ = ["AnalyzeOptions", "analyze_capture", "file_sha256", "process_exchange"]
@@ -35,6 +37,8 @@ class AnalyzeOptions:
     label: str | None = None
     """The user's name for the capture (``--name``); defaults to the file name."""
     max_body_bytes: int = MAX_DECODED_BODY_BYTES
+    rules: RuleSet | None = None
+    """Classification rules; None loads the built-in ones."""
 
 
 def file_sha256(path: Path) -> tuple[str, int]:
@@ -56,9 +60,14 @@ def _decoded_size(decoded: DecodedBody | None) -> int | None:
 
 
 def process_exchange(
-    exchange: Exchange, diag: Diagnostics, redactor: Redactor, *, max_body_bytes: int
+    exchange: Exchange,
+    diag: Diagnostics,
+    redactor: Redactor,
+    *,
+    max_body_bytes: int,
+    teardown: Teardown | None = None,
 ) -> tuple[ExchangeRow, StreamRow | None]:
-    """Decode one exchange's response and reduce it to the rows the document keeps."""
+    """Decode one exchange, show it to the analysers, and reduce it to the document's rows."""
     # Remember this exchange's cookie and key values so the final redaction pass masks them
     # wherever they are echoed (a session id in a URL path, a key in an error text).
     redactor.harvest((exchange,))
@@ -69,16 +78,30 @@ def process_exchange(
     content_type = exchange.response_header("content-type") or (body.mime_type if body else None)
 
     stream: StreamRow | None = None
+    transport: str | None = None
+    events: tuple[StreamEvent, ...] = ()
     if exchange.events:
         # Messages the producer recorded one by one (WebSocket): their own transport.
-        stream = StreamRow(index=exchange.index, transport="websocket",
-                           summary=summarise_events(exchange.events))
+        transport, events = "websocket", exchange.events
     elif decoded is not None and decoded.data:
-        transport = classify_stream(decoded.data, content_type, exchange.response_headers)
-        if transport is not None:
-            events = parse_stream(transport, decoded.data, diag)
-            stream = StreamRow(index=exchange.index, transport=transport,
-                               summary=summarise_events(events))
+        kind = classify_stream(decoded.data, content_type, exchange.response_headers)
+        if kind is not None:
+            transport = kind
+            events = tuple(parse_stream(kind, decoded.data, diag, where=f"entry {exchange.index}"))
+    if transport is not None:
+        stream = StreamRow(index=exchange.index, transport=transport,
+                           summary=summarise_events(events))
+    if teardown is not None:
+        request = exchange.request_body
+        teardown.observe(Observation(
+            exchange=exchange,
+            response=decoded,
+            request=(decode_body(request, diag, max_bytes=max_body_bytes,
+                                 where=f"entry {exchange.index} request")
+                     if request is not None and request.data is not None else None),
+            transport=transport,
+            events=events,
+        ))
 
     if decoded is None:
         body_status = "no-response" if exchange.status is None else "not-captured"
@@ -135,6 +158,7 @@ def analyze_capture(
     else:
         size = path.stat().st_size
     builder = DocumentBuilder()
+    teardown = Teardown(rules=options.rules or load_rules(), diag=diag)
     with open_capture(path) as opened:
         if opened.format != "har":
             raise CaptureError(
@@ -145,10 +169,12 @@ def analyze_capture(
         reader = HarReader(opened.stream, diag, name=path.name)
         for exchange in reader.exchanges():
             row, stream = process_exchange(
-                exchange, diag, redactor, max_body_bytes=options.max_body_bytes
+                exchange, diag, redactor, max_body_bytes=options.max_body_bytes,
+                teardown=teardown,
             )
             builder.add(row, stream)
         meta = reader.meta
+    findings = teardown.result(meta.pages)
     document = builder.build(
         name=path.name,
         label=options.label,
@@ -156,8 +182,10 @@ def analyze_capture(
         size=size,
         meta=meta,
         warnings=diag.warnings(),
+        teardown=findings,
     )
-    del builder  # its rows are in the document now; free them before the redaction pass
+    # The rows are in the document now: free them before the redaction pass.
+    del builder, teardown, findings
     redact_document_in_place(document, redactor)
     return document
 

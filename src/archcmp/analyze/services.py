@@ -40,8 +40,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -175,12 +175,17 @@ class ServiceMapper:
 
     def __init__(self) -> None:
         self._rows: list[_Row] = []
+        #: One reference time per capture (its first start) for id-timestamp plausibility, so
+        #: the same path segment is classified once, not once per exchange start time.
+        self._now_ms: float | None = None
 
     def observe(
         self, obs: Observation, vendor: str | None = None, *, kind: str | None = None
     ) -> None:
         """Record one exchange; ``vendor`` from the rules engine, ``kind`` if already known."""
         ex = obs.exchange
+        if self._now_ms is None:
+            self._now_ms = ex.started_ms
         try:
             parts = urlsplit(ex.url)
             host = (parts.hostname or "").lower()
@@ -191,7 +196,7 @@ class ServiceMapper:
         self._rows.append(_Row(
             index=ex.index,
             host=host,
-            template=template_path(path, now_ms=ex.started_ms),
+            template=template_path(path, now_ms=self._now_ms),
             method=ex.method.upper(),
             status=ex.status,
             kind=kind if kind is not None else exchange_kind(ex, streamed=streamed),
@@ -202,11 +207,17 @@ class ServiceMapper:
             streamed=streamed or obs.transport == "websocket",
         ))
 
-    def result(self) -> ServiceMap:
-        """The service map of everything observed so far."""
+    def result(self, vendors: Mapping[int, str] | None = None) -> ServiceMap:
+        """The service map of everything observed so far.
+
+        ``vendors`` (exchange index → vendor name) comes from the rules engine at the end of a
+        capture, when it knows which vendors it reports; it overrides ``observe``'s ``vendor``.
+        """
         sites = self._first_party_sites()
         groups: dict[tuple[str, ...], _Group] = {}
         for row in self._rows:
+            if vendors and row.index in vendors:
+                row = replace(row, vendor=vendors[row.index])
             key, group = self._group_of(row, sites)
             groups.setdefault(key, group).rows.append(row)
         ordered = sorted(groups.values(),

@@ -434,6 +434,9 @@ class Condition:
     weight: float
     supporting: bool = False
     """Counts only when a non-supporting condition of the same rule matched in the capture."""
+    propagated: bool = False
+    """The vendor's context riding on the app's own requests (a trace header): evidence of the
+    vendor, but it does not make the request one *to* the vendor (no service attribution)."""
     evidence: str | None = None
     """Template: ``{n}`` matches of ``{total}`` requests or responses, ``{unit}`` (plural
     unless n is 1), ``{value}`` (only where quoting is allowed), ``{name}``, ``{hosts}``."""

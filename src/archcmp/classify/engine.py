@@ -175,8 +175,12 @@ class Classifier:
         """Observe an exchange with no decoded bodies (stored bodies are used when uncoded)."""
         self.observe(Observation(exchange=exchange))
 
-    def observe(self, obs: Observation) -> None:
-        """Match every rule against one exchange and count what matched."""
+    def observe(self, obs: Observation) -> frozenset[str]:
+        """Match every rule against one exchange and count what matched.
+
+        Returns the ids of the rules whose own (not merely propagated) conditions matched this
+        exchange, so a caller can tell a request *to* a vendor as it streams past.
+        """
         facts = ExchangeFacts.from_observation(obs)
         host = facts.host
         self._requests[host] += 1
@@ -191,7 +195,7 @@ class Classifier:
                             "prefix only", sample=f"entry {facts.index}")
         if not hits:
             self._note_via(facts, hits, ())
-            return
+            return frozenset()
         touched = sorted({self._index.owner[lid] for lid in hits})
         counted: list[tuple[int, list[int]]] = []
         for r in touched:
@@ -203,6 +207,10 @@ class Classifier:
                 counted.append((r, matched))
                 self._count(r, matched, facts, hits)
         self._note_via(facts, hits, counted)
+        return frozenset(
+            self._rules[r].id for r, conds in counted
+            if any(not self._rules[r].conditions[c].propagated for c in conds)
+        )
 
     def _hits(self, facts: ExchangeFacts) -> dict[int, Hit]:
         idx = self._index
@@ -431,13 +439,23 @@ class Classifier:
         The service map uses it to name first-party paths that proxy a vendor (Segment's
         ``/v1/t`` behind the app's own host). Higher-confidence findings win ties.
         """
-        wanted = {rule.id for rule in self._rules if rule.attribute_paths}
+        wanted = {rule.id: r for r, rule in enumerate(self._rules) if rule.attribute_paths}
         chosen = sorted((f for f in (findings if findings is not None else self.findings())
                          if f.rule in wanted), key=lambda f: f.confidence)
         out: dict[int, str] = {}
         for finding in chosen:
-            for index in finding.exchanges:
-                out[index] = finding.rule
+            r = wanted[finding.rule]
+            rule = self._rules[r]
+            in_scope = self._scope(rule)
+            # Requests that only carry the vendor's propagated context (a trace header on the
+            # app's own API call) are the app's, not the vendor's.
+            for c, cond in enumerate(rule.conditions):
+                if cond.propagated:
+                    continue
+                for host, stats in self._stats[r][c].items():
+                    if in_scope(host):
+                        for index in stats.exchanges:
+                            out[index] = finding.rule
         return out
 
     def hop_evidence(self) -> HopEvidence:

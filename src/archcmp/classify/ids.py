@@ -106,6 +106,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 
 __all__ = [
     "KINDS",
@@ -553,8 +554,15 @@ def classify_value(text: str, *, now_ms: float | None = None) -> IdMatch | None:
     ``now_ms`` (Unix ms, normally the capture's start) bounds plausible embedded times.
     Never raises: any text is either recognised or not.
     """
-    if not text or len(text) > MAX_VALUE_CHARS or text.strip() != text:
+    if not text or len(text) > MAX_VALUE_CHARS or text.strip() != text or " " in text:
+        # No identifier format has a space; prose, the bulk of JSON strings, stops here.
         return None
+    return _classify_cached(text, now_ms)
+
+
+@lru_cache(maxsize=65536)
+def _classify_cached(text: str, now_ms: float | None) -> IdMatch | None:
+    """Captures repeat the same ids and tokens across requests and bodies: classify each once."""
     bare = _bare(text, now_ms)
     if bare is not None and bare.kind not in ("base64url", "nanoid"):
         return bare

@@ -386,6 +386,7 @@ def _condition(spec: _Map, path: Path) -> Condition:
         leaves=leaves,
         weight=float(spec["weight"]),
         supporting=bool(spec.get("supporting", False)),
+        propagated=bool(spec.get("propagated", False)),
         evidence=template,
         line=spec.line,
         composite="all" in spec,
