@@ -230,17 +230,29 @@ _Match = tuple[str, str, float, list[str]]
 def _anthropic(p: _Parsed) -> _Match | None:
     types = Counter(t or e.type for e, t in zip(p.events, p.ptypes, strict=True))
     deltas: Counter[str] = Counter()
+    untyped = 0  # text fragments without delta.type: Anthropic-compatible servers and proxies
     for _, d in p.json_dicts():
         if d.get("type") == "content_block_delta":
             dtype = _get(d, "delta", "type")
             if isinstance(dtype, str):
                 deltas[dtype] += 1
+            elif isinstance(_get(d, "delta", "text"), str):
+                untyped += 1
     known = sum(n for t, n in types.items() if t in _ANTHROPIC_EVENTS)
     has_start = any(d.get("type") == "message_start" and isinstance(d.get("message"), dict)
                     for _, d in p.json_dicts())
     typed_deltas = sum(n for t, n in deltas.items() if t in _ANTHROPIC_DELTAS)
-    if not typed_deltas or not has_start or known < 0.6 * p.n:
+    if not has_start or known < 0.6 * p.n:
         return None
+    if not typed_deltas:
+        # The Messages event vocabulary with bare {"text": …} deltas: the same schema from an
+        # Anthropic-compatible server; claimed only when nearly every event is in the vocabulary.
+        if untyped < 2 or known < 0.8 * p.n:
+            return None
+        return "anthropic-messages", "token-delta", 0.8, [
+            f"content_block_delta with delta.text (no delta.type) on {untyped}/{p.n} events",
+            f"message_start with a message object; {known}/{p.n} events are Anthropic Messages "
+            "event types"]
     evidence = [f"content_block_delta with delta.type={t} on {n}/{p.n} events"
                 for t, n in deltas.most_common() if t in _ANTHROPIC_DELTAS]
     evidence.append(f"message_start with a message object; {known}/{p.n} events are "
