@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -140,3 +141,60 @@ def test_version_and_help() -> None:
     assert code == 0
     for command in ("analyze", "list", "report"):
         assert command in out
+
+
+def test_rules_list_and_test() -> None:
+    code, out, _ = run("rules", "list")
+    assert code == 0
+    assert "cdn.cloudflare" in out
+    assert "cdn/cloudflare.yaml" in out
+    code, out, _ = run("rules", "test")
+    assert code == 0
+    summary = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"\d+ passed, 0 failed( \(\d+ known misses recorded as todo\))?",
+                        summary), summary
+    assert int(summary.split()[0]) >= 120
+    code, out, _ = run("rules", "test", "cdn.cloudflare")
+    assert code == 0
+    code, _, err = run("rules", "test", "cdn.nonesuch")
+    assert code == 2
+    assert "cdn.nonesuch" in err
+
+
+USER_RULE = """name: Example CDN
+category: cdn
+description: a user rule
+references: [https://example.test/docs]
+match:
+  - response_header: x-example-cdn
+    weight: 0.9
+"""
+
+
+def test_user_rules_add_to_the_builtins(tmp_path: Path, store: Path) -> None:
+    (tmp_path / "rules" / "cdn").mkdir(parents=True)
+    (tmp_path / "rules" / "cdn" / "example.yaml").write_text(USER_RULE)
+    (tmp_path / "rules" / "cdn" / "example.cases.yaml").write_text(
+        "- name: header\n  expect: match\n  exchange:\n    url: https://a.test/\n"
+        "    response_headers: {x-example-cdn: '1'}\n"
+        "- name: none\n  expect: no-match\n  exchange:\n    url: https://a.test/\n")
+    code, out, _ = run("rules", "list", "--rules", tmp_path / "rules")
+    assert code == 0
+    assert "cdn.example" in out
+    assert "cdn.cloudflare" in out
+    code, out, err = run("rules", "test", "cdn.example", "--rules", tmp_path / "rules")
+    assert code == 0, out + err
+
+
+def test_broken_user_rule_is_one_line_with_file_and_line(tmp_path: Path, store: Path,
+                                                         shared: Path) -> None:
+    (tmp_path / "rules" / "cdn").mkdir(parents=True)
+    broken = tmp_path / "rules" / "cdn" / "example.yaml"
+    broken.write_text(USER_RULE + "    weight: 0.5\n")
+    har = shared / "captures" / "alpha" / "chromium-h2" / "capture.har"
+    for args in (("rules", "list"), ("rules", "test"), ("analyze", har, "--store", store)):
+        code, out, err = run(*args, "--rules", tmp_path / "rules")
+        assert code == 2
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert f"{broken}:8: duplicate key 'weight'" in lines[0]

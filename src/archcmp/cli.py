@@ -63,6 +63,11 @@ StoreOpt = Annotated[
     typer.Option("--store", help="Workspace database (default: $ARCHCMP_STORE or "
                  "./.archcmp/archcmp.db).", dir_okay=False),
 ]
+RulesOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--rules", help="A directory of extra rules (<area>/<stem>.yaml); a rule "
+                 "with a built-in's id replaces it. Repeatable.", file_okay=False),
+]
 UnsafeOpt = Annotated[
     bool,
     typer.Option("--unsafe-keep-secrets",
@@ -107,10 +112,12 @@ def analyze(
                                               min=1)] = 64,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or warnings on "
                                         "stderr.")] = False,
+    rules: RulesOpt = None,
     unsafe_keep_secrets: UnsafeOpt = False,
 ) -> None:
     """Analyse captures and store the results in the workspace."""
     from archcmp.analyze.pipeline import AnalyzeOptions, analyze_capture, file_sha256
+    from archcmp.classify.rules import load_rules
     from archcmp.report.terminal import print_analysis_summary, print_warnings
     from archcmp.store import Store
 
@@ -122,7 +129,8 @@ def analyze(
             raise UsageError(f"{keylog}: key log not found")
         store_path = _store_path(store)
         redactor = _redactor(store_path, unsafe_keep_secrets)
-        options = AnalyzeOptions(label=name, max_body_bytes=max_body_mib * 1024 * 1024)
+        options = AnalyzeOptions(label=name, max_body_bytes=max_body_mib * 1024 * 1024,
+                                 rules=load_rules(extra=rules or ()))
         out, err = _stdout(), _stderr()
         documents: list[dict[str, Any]] = []
         with Store.open(store_path) as db:
@@ -225,6 +233,49 @@ def report(
             except OSError as exc:
                 raise UsageError(f"cannot write: {exc.strerror or exc}",
                                  path=str(output)) from exc
+
+
+rules_app = typer.Typer(help="Classification rules: list them, run their test cases.",
+                        no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("list")
+def rules_list(rules: RulesOpt = None) -> None:
+    """List the rules in force (built-in plus --rules directories)."""
+    from archcmp.classify.rules import load_rules
+    from archcmp.report.terminal import print_rules
+
+    with _errors_as_exit():
+        ruleset = load_rules(extra=rules or ())
+        print_rules(_stdout(), ruleset)
+
+
+@rules_app.command("test")
+def rules_test(
+    ids: Annotated[list[str] | None, typer.Argument(help="Rule ids to test (default: all).")]
+    = None,
+    rules: RulesOpt = None,
+) -> None:
+    """Run every rule's should-match / should-not-match cases; exit 1 if any fails."""
+    from archcmp.classify.engine import run_cases
+    from archcmp.classify.rules import load_rules
+
+    with _errors_as_exit():
+        ruleset = load_rules(extra=rules or ())
+        if ids:
+            unknown = sorted(set(ids) - {rule.id for rule in ruleset})
+            if unknown:
+                raise UsageError(f"no such rule: {', '.join(unknown)} (see `archcmp rules list`)")
+        results = run_cases(ruleset, ids or None)
+    failed = [r for r in results if not r.passed]
+    todo = sum(1 for r in results if r.expect == "todo")
+    for r in failed:
+        sys.stdout.write(f"FAIL {r.location}: {r.rule}: {r.case}: {r.detail}\n")
+    sys.stdout.write(f"{len(results) - len(failed)} passed, {len(failed)} failed"
+                     f"{f' ({todo} known misses recorded as todo)' if todo else ''}\n")
+    if failed:
+        raise typer.Exit(EXIT_DIFFERENCES)
 
 
 def _version(value: bool) -> None:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from archcmp.report.document import protocol_shares
 
-__all__ = ["print_analysis_summary", "print_list", "print_warnings"]
+__all__ = ["print_analysis_summary", "print_list", "print_rules", "print_warnings"]
 
 _PROTOCOL_NAMES = {"http/1.0": "HTTP/1.0", "http/1.1": "HTTP/1.1", "h2": "HTTP/2", "h3": "HTTP/3"}
 
@@ -57,4 +57,14 @@ def print_list(console: Console, rows: Sequence[Any]) -> None:
     for r in rows:
         table.add_row(r.name, r.source, r.sha256[:12], r.format, r.producer, str(r.exchanges),
                       r.created_at)
+    console.print(table)
+
+
+def print_rules(console: Console, ruleset: Any) -> None:
+    table = Table(title=f"Rules ({len(ruleset)})", title_justify="left")
+    for col in ("id", "category", "name", "source"):
+        table.add_column(col, overflow="fold")
+    for rule in ruleset:
+        source = f"{rule.path.parent.name}/{rule.path.name}" if rule.path else "—"
+        table.add_row(rule.id, rule.category, rule.name, source)
     console.print(table)
