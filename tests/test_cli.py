@@ -193,7 +193,7 @@ def test_broken_user_rule_is_one_line_with_file_and_line(tmp_path: Path, store: 
     broken.write_text(USER_RULE + "    weight: 0.5\n")
     har = shared / "captures" / "alpha" / "chromium-h2" / "capture.har"
     for args in (("rules", "list"), ("rules", "test"), ("analyze", har, "--store", store)):
-        code, out, err = run(*args, "--rules", tmp_path / "rules")
+        code, _out, err = run(*args, "--rules", tmp_path / "rules")
         assert code == 2
         lines = err.strip().splitlines()
         assert len(lines) == 1, err

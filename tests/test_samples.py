@@ -14,8 +14,7 @@ from archcmp.cli import app
 from archcmp.redact import Redactor
 from archcmp.schema import validation_errors
 from archcmp.store import Store
-
-from .conftest import SAMPLES
+from tests.conftest import SAMPLES
 
 SAMPLE = SAMPLES / "chat-chromium-h2.har"
 TRUTH = json.loads((SAMPLES / "chat-chromium-h2.truth.json").read_text())

@@ -11,8 +11,7 @@ import pytest
 
 from archcmp.analyze.pipeline import AnalyzeOptions, analyze_capture
 from archcmp.redact import Redactor
-
-from ..conftest import SAMPLES
+from tests.conftest import SAMPLES
 
 REDACTOR = Redactor(key=b"t" * 32)
 #: truth.json speaks of categories in its own words; the document uses the schema vocabulary.
