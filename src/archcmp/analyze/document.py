@@ -83,28 +83,44 @@ class DocumentBuilder:
     ) -> dict[str, Any]:
         # Entries out of time order (mitmproxy writes them by completion) are renumbered by start
         # time; entries without a start keep their file order after the timed ones.
-        ordered = sorted(
+        rows = sorted(
             self.rows,
             key=lambda r: (r.started_ms is None, r.started_ms or 0.0, r.index),
         )
-        new_id = {row.index: i for i, row in enumerate(ordered)}
-        starts = [r.started_ms for r in ordered if r.started_ms is not None]
+        self.rows = []  # ``ordered`` holds them now, and lets go of each once it is a dict
+        ordered: list[ExchangeRow | None] = list(rows)
+        new_id = {row.index: i for i, row in enumerate(rows)}
+        starts = [r.started_ms for r in rows if r.started_ms is not None]
         origin = min(starts) if starts else None
 
         found = teardown or _EMPTY
-        exchanges = [_exchange_entry(new_id[r.index], r, origin, found.assignments.get(r.index))
-                     for r in ordered]
-        by_index = {r.index: r for r in ordered}
+        streamed = {s.index for s in self.streams}
+        by_index = {r.index: r for r in rows if r.index in streamed}
         streams = [
             _stream_entry(new_id[s.index], by_index[s.index], s,
                           found.stream_schemas.get(s.index))
             for s in sorted(self.streams, key=lambda s: new_id[s.index])
         ]
+        duration = _duration(rows, origin)
+        protocols = _protocols(rows)
+        encodings = _encodings(rows)
+        bodies = dict(sorted(Counter(r.body_status for r in rows).items()))
+        compression = _compression_by_kind(rows)
+        hosts = _hosts(rows)
+        page = _page_latency(meta, rows)
+        del rows, by_index
+        # One dict per exchange is the document's largest part; converting row by row and
+        # dropping each row as it goes keeps only one of the two forms in memory at a time.
+        exchanges = []
+        for i, row in enumerate(ordered):
+            assert row is not None
+            ordered[i] = None
+            exchanges.append(
+                _exchange_entry(i, row, origin, found.assignments.get(row.index)))
         fingerprints = [
             {**f, "exchanges": sorted(new_id[i] for i in f["exchanges"] if i in new_id)}
             for f in found.fingerprints
         ]
-        page = _page_latency(meta, ordered)
         latency = {"by_kind": found.latency.get("by_kind", {}),
                    "page": {**page, **{k: v for k, v in found.latency.get("page", {}).items()
                                        if v is not None and page.get(k) is None}}}
@@ -123,8 +139,8 @@ class DocumentBuilder:
                 "browser": meta.browser,
                 "format_version": meta.format_version,
                 "started_at": _iso(origin),
-                "duration_ms": _duration(ordered, origin),
-                "exchanges": len(ordered),
+                "duration_ms": duration,
+                "exchanges": len(exchanges),
                 "decryption": None,
                 "pages": [_page_entry(p, origin) for p in meta.pages],
                 "warnings": [
@@ -133,11 +149,11 @@ class DocumentBuilder:
                     for w in warnings
                 ],
             },
-            "protocols": _protocols(ordered),
-            "encodings": _encodings(ordered),
-            "bodies": dict(sorted(Counter(r.body_status for r in ordered).items())),
-            "compression_by_kind": _compression_by_kind(ordered),
-            "hosts": _hosts(ordered),
+            "protocols": protocols,
+            "encodings": encodings,
+            "bodies": bodies,
+            "compression_by_kind": compression,
+            "hosts": hosts,
             "exchanges": exchanges,
             "services": found.services,
             "fingerprints": fingerprints,

@@ -8,6 +8,7 @@ fast pass first, because the hash decides whether the analysis is needed at all.
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,15 +108,19 @@ def process_exchange(
         body_status = "no-response" if exchange.status is None else "not-captured"
     else:
         body_status = decoded.status
+    mtype = media_type(content_type)
+    host = host_of(exchange.url)
     row = ExchangeRow(
         index=exchange.index,
-        method=exchange.method,
+        # Rows live until the document is built: a million of them repeat a handful of
+        # methods, hosts and media types, so those strings are shared, not copied per row.
+        method=sys.intern(exchange.method),
         url=redactor.url(exchange.url),
-        host=host_of(exchange.url),
+        host=None if host is None else sys.intern(host),
         status=exchange.status,
-        protocol=exchange.protocol,
+        protocol=sys.intern(exchange.protocol),
         content_encoding=body.content_encoding if body else (),
-        response_content_type=media_type(content_type),
+        response_content_type=None if mtype is None else sys.intern(mtype),
         kind=exchange_kind(
             exchange, streamed=stream is not None and stream.transport != "websocket"
         ),
@@ -126,9 +131,9 @@ def process_exchange(
         decoded_bytes=_decoded_size(decoded),
         transfer_bytes=exchange.transfer_size,
         body_status=body_status,
-        page_ref=exchange.page_ref,
+        page_ref=None if exchange.page_ref is None else sys.intern(exchange.page_ref),
         error=redactor.text(exchange.error) if exchange.error else None,
-        tls_protocol=exchange.tls_protocol,
+        tls_protocol=None if exchange.tls_protocol is None else sys.intern(exchange.tls_protocol),
     )
     return row, stream
 
@@ -175,6 +180,7 @@ def analyze_capture(
             builder.add(row, stream)
         meta = reader.meta
     findings = teardown.result(meta.pages)
+    del teardown  # the analysers' per-exchange state is not needed past their results
     document = builder.build(
         name=path.name,
         label=options.label,
@@ -185,7 +191,7 @@ def analyze_capture(
         teardown=findings,
     )
     # The rows are in the document now: free them before the redaction pass.
-    del builder, teardown, findings
+    del builder, findings
     redact_document_in_place(document, redactor)
     return document
 

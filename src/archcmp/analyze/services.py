@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -195,9 +196,10 @@ class ServiceMapper:
         streamed = obs.transport in _STREAM_TRANSPORTS
         self._rows.append(_Row(
             index=ex.index,
-            host=host,
-            template=template_path(path, now_ms=self._now_ms),
-            method=ex.method.upper(),
+            # Shared strings: a long capture repeats few hosts, templates and methods.
+            host=sys.intern(host),
+            template=sys.intern(template_path(path, now_ms=self._now_ms)),
+            method=sys.intern(ex.method.upper()),
             status=ex.status,
             kind=kind if kind is not None else exchange_kind(ex, streamed=streamed),
             started_ms=ex.started_ms,

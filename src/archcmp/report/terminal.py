@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from archcmp.report.document import protocol_shares
+from archcmp.report.text import protocol_shares
 
 __all__ = ["print_analysis_summary", "print_list", "print_rules", "print_warnings"]
 
