@@ -61,12 +61,16 @@ def test_report_defaults_to_latest_and_renders_markdown(alpha_har: Path, store: 
     code, out, err = run("report", "--format", "md", "--store", store)
     assert code == 0, err
     assert out.startswith("# Architecture Teardown: alpha\n")
-    for heading in ("## Summary", "## Protocols", "## Compression",
-                    "## Streaming Protocol Comparison", "## Hosts",
-                    "## Performance Characteristics", "## Coverage and Warnings"):
+    for heading in ("## Summary", "## System Architecture", "## Key Services",
+                    "## Streaming Protocol Comparison", "## Data Model Comparison",
+                    "## Extension Ecosystem Comparison", "## Performance Characteristics",
+                    "## Observability", "## Security Models", "## Protocols and Compression",
+                    "## Coverage Gaps", "## Captures", "## Evidence"):
         assert heading in out
+    assert "| **CDN** | Cloudflare[^e1] |" in out
     assert "HTTP/2" in out
     assert "`content_block_delta` ×" in out
+    assert "```mermaid" in out
     code, out, _ = run("report", "alpha", "--format", "json", "--store", store)
     assert code == 0
     assert json.loads(out)["capture"]["label"] == "alpha"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -179,21 +179,88 @@ def list_(store: StoreOpt = None) -> None:
 
 class ReportFormat(StrEnum):
     md = "md"
+    html = "html"
     json = "json"
 
 
-def _resolve(db: Any, ref: str) -> dict[str, Any]:
-    """A stored analysis by name, file name, sha256 prefix, or the path of an analysed file."""
+class CompareFormat(StrEnum):
+    term = "term"
+    md = "md"
+    html = "html"
+    json = "json"
+
+
+def _resolve(db: Any, ref: str, *, analyse: Callable[[Path], dict[str, Any]] | None = None
+             ) -> dict[str, Any]:
+    """A stored analysis by name, file name, sha256 prefix, or the path of a capture file.
+
+    A capture path that was never analysed is analysed (and stored) first when ``analyse`` is
+    given; ``report`` refuses instead, since it only renders what is stored.
+    """
     from archcmp.analyze.pipeline import file_sha256
 
     path = Path(ref)
     if path.is_file():
         sha256, _ = file_sha256(path)
         if not db.has(sha256):
-            raise StoreError(f"{ref} has not been analysed yet: run `archcmp analyze {ref}`")
+            if analyse is None:
+                raise StoreError(f"{ref} has not been analysed yet: run `archcmp analyze {ref}`")
+            return analyse(path)
         ref = sha256
     document: dict[str, Any] = db.get(ref).document
     return document
+
+
+def _analyser(db: Any, redactor: Any) -> Callable[[Path], dict[str, Any]]:
+    """Analyse-and-store for captures named on the command line but not yet analysed."""
+    from archcmp.analyze.pipeline import AnalyzeOptions, analyze_capture, file_sha256
+
+    def analyse(path: Path) -> dict[str, Any]:
+        sha256, _ = file_sha256(path)
+        document = analyze_capture(path, options=AnalyzeOptions(), redactor=redactor,
+                                   sha256=sha256)
+        db.save(document, name=path.name, source_path=path.name, now=datetime.now(UTC))
+        return document
+
+    return analyse
+
+
+def _render(docs: list[dict[str, Any]], fmt: str, output: Path | None) -> str:
+    """The report of ``docs`` as text in ``fmt``; Markdown written to a file gets its plots
+    as SVG files in ``<name>.assets/`` beside it."""
+    from archcmp.report.document import build_report
+
+    if fmt == "json":
+        return _dump_json(docs[0] if len(docs) == 1 else
+                          {"schema": "archcmp.collection/1", "analyses": docs})
+    if fmt == "html":
+        from archcmp.report.html import render_html
+
+        return render_html(build_report(docs, figures=True))
+    from archcmp.report.markdown import render_markdown
+
+    if output is None:
+        return render_markdown(build_report(docs))
+    assets = output.with_name(output.stem + ".assets")
+    counter = iter(range(1, 1000))
+
+    def save(figure: Any) -> str:
+        assets.mkdir(parents=True, exist_ok=True)
+        name = f"figure-{next(counter)}.svg"
+        (assets / name).write_text(figure.svg, encoding="utf-8")
+        return f"{assets.name}/{name}"
+
+    return render_markdown(build_report(docs, figures=True), figures=save)
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write: {exc.strerror or exc}", path=str(output)) from exc
 
 
 @app.command()
@@ -207,32 +274,102 @@ def report(
                                                 "instead of stdout.", dir_okay=False)] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Render stored analyses as a Markdown or JSON report."""
-    from archcmp.report.document import build_report
-    from archcmp.report.markdown import render_markdown
+    """Render stored analyses as a Markdown, HTML or JSON report."""
     from archcmp.store import Store
 
     with _errors_as_exit(), Store.open(_store_path(store)) as db:
-        if captures:
-            docs = [_resolve(db, ref) for ref in captures]
+        docs = [_resolve(db, ref) for ref in captures] if captures else [db.latest().document]
+        _write(_render(docs, fmt.value, output), output)
+
+
+@app.command()
+def compare(
+    captures: Annotated[list[str], typer.Argument(
+        help="Two or more captures: stored names, file names, sha256 prefixes, or capture "
+        "files (analysed first if needed).")],
+    fmt: Annotated[CompareFormat, typer.Option("--format", "-f", help="term: rich tables in "
+                                               "the terminal.")] = CompareFormat.term,
+    output: Annotated[Path | None, typer.Option("--output", "-o", dir_okay=False,
+                                                help="Write to FILE.")] = None,
+    store: StoreOpt = None,
+    unsafe_keep_secrets: UnsafeOpt = False,
+) -> None:
+    """Side-by-side architecture comparison of several captures."""
+    from archcmp.report.document import build_report
+    from archcmp.report.terminal import print_report
+    from archcmp.store import Store
+
+    with _errors_as_exit():
+        if len(captures) < 2:
+            raise UsageError("compare needs at least two captures")
+        store_path = _store_path(store)
+        redactor = _redactor(store_path, unsafe_keep_secrets)
+        with Store.open(store_path) as db:
+            analyse = _analyser(db, redactor)
+            docs = [_resolve(db, ref, analyse=analyse) for ref in captures]
+        if fmt is CompareFormat.term:
+            if output is not None:
+                raise UsageError("--output needs --format md, html or json")
+            print_report(_stdout(), build_report(docs))
         else:
-            latest = db.latest()
-            if latest is None:
-                raise StoreError("no analyses stored yet: run `archcmp analyze CAPTURE` first")
-            docs = [latest.document]
-        if fmt is ReportFormat.json:
-            text = _dump_json(docs[0] if len(docs) == 1 else
-                              {"schema": "archcmp.collection/1", "analyses": docs})
+            _write(_render(docs, fmt.value, output), output)
+
+
+class DiffFormat(StrEnum):
+    text = "text"
+    json = "json"
+    md = "md"
+
+
+def _threshold(value: str) -> float:
+    text = value.strip().rstrip("%")
+    try:
+        number = float(text)
+    except ValueError:
+        raise UsageError(f"--latency-threshold {value!r}: give a percentage such as 20%") from None
+    if number < 0:
+        raise UsageError("--latency-threshold must not be negative")
+    return number / 100.0
+
+
+@app.command()
+def diff(
+    base: Annotated[str, typer.Argument(help="The earlier capture (stored ref or file).")],
+    head: Annotated[str, typer.Argument(help="The later capture (stored ref or file).")],
+    fmt: Annotated[DiffFormat, typer.Option("--format", "-f")] = DiffFormat.text,
+    fail_on: Annotated[str, typer.Option(
+        "--fail-on", help="Exit 1 when a change at or above this level exists: any, info, "
+        "warning, breaking.")] = "breaking",
+    latency_threshold: Annotated[str, typer.Option(
+        "--latency-threshold", help="Latency rise that counts as a regression.")] = "20%",
+    store: StoreOpt = None,
+    unsafe_keep_secrets: UnsafeOpt = False,
+) -> None:
+    """What changed between two captures; exit 1 when changes reach --fail-on (for CI)."""
+    from archcmp.diff import diff_documents, diff_to_json, diff_to_markdown, diff_to_text
+    from archcmp.diff import exit_code as diff_exit_code
+    from archcmp.store import Store
+
+    with _errors_as_exit():
+        if fail_on not in ("any", "info", "warning", "breaking"):
+            raise UsageError(f"--fail-on {fail_on!r}: use any, info, warning or breaking")
+        threshold = _threshold(latency_threshold)
+        store_path = _store_path(store)
+        redactor = _redactor(store_path, unsafe_keep_secrets)
+        with Store.open(store_path) as db:
+            analyse = _analyser(db, redactor)
+            before = _resolve(db, base, analyse=analyse)
+            after = _resolve(db, head, analyse=analyse)
+        result = diff_documents(before, after, latency_threshold=threshold)
+        if fmt is DiffFormat.json:
+            sys.stdout.write(_dump_json(diff_to_json(result)))
+        elif fmt is DiffFormat.md:
+            sys.stdout.write(diff_to_markdown(result))
         else:
-            text = render_markdown(build_report(docs))
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            try:
-                output.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise UsageError(f"cannot write: {exc.strerror or exc}",
-                                 path=str(output)) from exc
+            sys.stdout.write(diff_to_text(result))
+    code = diff_exit_code(result, fail_on)
+    if code:
+        raise typer.Exit(code)
 
 
 rules_app = typer.Typer(help="Classification rules: list them, run their test cases.",

@@ -10,7 +10,13 @@ from rich.table import Table
 
 from archcmp.report.text import protocol_shares
 
-__all__ = ["print_analysis_summary", "print_list", "print_rules", "print_warnings"]
+__all__ = [
+    "print_analysis_summary",
+    "print_list",
+    "print_report",
+    "print_rules",
+    "print_warnings",
+]
 
 _PROTOCOL_NAMES = {"http/1.0": "HTTP/1.0", "http/1.1": "HTTP/1.1", "h2": "HTTP/2", "h3": "HTTP/3"}
 
@@ -68,3 +74,66 @@ def print_rules(console: Console, ruleset: Any) -> None:
         source = f"{rule.path.parent.name}/{rule.path.name}" if rule.path else "—"
         table.add_row(rule.id, rule.category, rule.name, source)
     console.print(table)
+
+
+def _rich_inline(parts: Any) -> Any:
+    from rich.text import Text
+
+    from archcmp.report.blocks import Mono, Ref
+
+    if not isinstance(parts, tuple):
+        parts = (parts,)
+    text = Text()
+    for part in parts:
+        if isinstance(part, Mono):
+            text.append(part.text, style="cyan")
+        elif isinstance(part, Ref):
+            text.append(f"[{part.id}]", style="dim")
+        else:
+            text.append(str(part))
+    return text
+
+
+def print_report(console: Console, report: Any) -> None:
+    """The abstract report as rich tables and text (figures are for HTML and files)."""
+    from rich.rule import Rule
+
+    from archcmp.report.blocks import Bullets, Code, Diagram, Figure, Paragraph
+    from archcmp.report.blocks import Table as TableBlock
+
+    def section(sec: Any, level: int) -> None:
+        if level == 2:
+            console.print(Rule(sec.title, align="left"))
+        else:
+            console.print(f"[bold]{sec.title}[/bold]", highlight=False)
+        for block in sec.blocks:
+            if isinstance(block, TableBlock):
+                table = Table(show_lines=False)
+                for header in block.headers:
+                    table.add_column(header, overflow="fold")
+                for row in block.rows:
+                    table.add_row(*(_rich_inline(c) for c in row))
+                console.print(table)
+            elif isinstance(block, Paragraph):
+                console.print(_rich_inline(block.text))
+            elif isinstance(block, Bullets):
+                for item in block.items:
+                    console.print(_rich_inline(("• ", *item)))
+            elif isinstance(block, Code):
+                console.print(block.text, markup=False, highlight=False)
+            elif isinstance(block, Diagram):
+                console.print(block.ascii, markup=False, highlight=False, soft_wrap=True)
+            elif isinstance(block, Figure):
+                console.print(f"({block.caption}: see --format html)", markup=False,
+                              style="dim")
+        for sub in sec.subsections:
+            section(sub, level + 1)
+
+    console.print(f"[bold]{report.title}[/bold]", highlight=False)
+    for sec in report.sections:
+        section(sec, 2)
+    if report.evidence:
+        console.print(Rule("Evidence", align="left"))
+        for note in report.evidence:
+            console.print(_rich_inline((f"[{note.id}] ", note.title, ": ",
+                                        "; ".join(note.items))))
