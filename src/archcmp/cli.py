@@ -321,17 +321,6 @@ class DiffFormat(StrEnum):
     md = "md"
 
 
-def _threshold(value: str) -> float:
-    text = value.strip().rstrip("%")
-    try:
-        number = float(text)
-    except ValueError:
-        raise UsageError(f"--latency-threshold {value!r}: give a percentage such as 20%") from None
-    if number < 0:
-        raise UsageError("--latency-threshold must not be negative")
-    return number / 100.0
-
-
 @app.command()
 def diff(
     base: Annotated[str, typer.Argument(help="The earlier capture (stored ref or file).")],
@@ -339,28 +328,41 @@ def diff(
     fmt: Annotated[DiffFormat, typer.Option("--format", "-f")] = DiffFormat.text,
     fail_on: Annotated[str, typer.Option(
         "--fail-on", help="Exit 1 when a change at or above this level exists: any, info, "
-        "warning, breaking.")] = "breaking",
+        "warning, breaking, or none.")] = "breaking",
     latency_threshold: Annotated[str, typer.Option(
-        "--latency-threshold", help="Latency rise that counts as a regression.")] = "20%",
+        "--latency-threshold", help="Latency rise that counts as a regression: 20% or 0.2."
+    )] = "20%",
+    min_latency_ms: Annotated[float, typer.Option(
+        "--min-latency-ms", help="Ignore latency rises smaller than this, in ms.", min=0.0
+    )] = 10.0,
     store: StoreOpt = None,
     unsafe_keep_secrets: UnsafeOpt = False,
 ) -> None:
     """What changed between two captures; exit 1 when changes reach --fail-on (for CI)."""
-    from archcmp.diff import diff_documents, diff_to_json, diff_to_markdown, diff_to_text
+    from archcmp.diff import (
+        FAIL_ON,
+        diff_documents,
+        diff_to_json,
+        diff_to_markdown,
+        diff_to_text,
+        parse_threshold,
+    )
     from archcmp.diff import exit_code as diff_exit_code
     from archcmp.store import Store
 
     with _errors_as_exit():
-        if fail_on not in ("any", "info", "warning", "breaking"):
-            raise UsageError(f"--fail-on {fail_on!r}: use any, info, warning or breaking")
-        threshold = _threshold(latency_threshold)
+        fail_on = fail_on.lower()
+        if fail_on not in FAIL_ON:
+            raise UsageError(f"--fail-on {fail_on!r}: use one of {', '.join(FAIL_ON)}")
+        threshold = parse_threshold(latency_threshold)
         store_path = _store_path(store)
         redactor = _redactor(store_path, unsafe_keep_secrets)
         with Store.open(store_path) as db:
             analyse = _analyser(db, redactor)
             before = _resolve(db, base, analyse=analyse)
             after = _resolve(db, head, analyse=analyse)
-        result = diff_documents(before, after, latency_threshold=threshold)
+        result = diff_documents(before, after, latency_threshold=threshold,
+                                min_latency_ms=min_latency_ms)
         if fmt is DiffFormat.json:
             sys.stdout.write(_dump_json(diff_to_json(result)))
         elif fmt is DiffFormat.md:

@@ -117,7 +117,7 @@ def _compression_summary(doc: Doc) -> str:
             parts.append(f"{' + '.join(used)} ({KIND_NAMES.get(kind, kind).lower()})")
     if parts:
         return "; ".join(parts)
-    return "None (identity only)" if by_kind else NOT_OBSERVED
+    return "Identity only (no compression)" if by_kind else NOT_OBSERVED
 
 
 def _api_cell(doc: Doc, book: EvidenceBook) -> Cell:
