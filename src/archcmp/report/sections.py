@@ -184,7 +184,8 @@ def architecture(docs: Docs, book: EvidenceBook, *, width: int) -> Section:
         hops = d.get("infrastructure") or []
         if hops:
             blocks.append(Paragraph(text=("Request path: ", *_hop_chain(d, hops, book))))
-        subsections.append(Section(title=column_name(d), blocks=tuple(blocks)))
+        subsections.append(Section(title=f"{column_name(d)} architecture",
+                                   blocks=tuple(blocks)))
     return Section(title="System Architecture", subsections=tuple(subsections))
 
 
@@ -220,7 +221,7 @@ def key_services(docs: Docs) -> Section:
         block: Block = (Table(headers=("Service", "Host", "Prefix", "Methods", "Exchanges",
                                        "p50", "p95", "Notes"), rows=tuple(rows))
                         if rows else Paragraph(text=(f"{NOT_OBSERVED}: no exchanges.",)))
-        subsections.append(Section(title=column_name(d), blocks=(block,)))
+        subsections.append(Section(title=f"{column_name(d)} services", blocks=(block,)))
     return Section(title="Key Services", blocks=(Paragraph(text=(
         "Endpoints grouped by stable path prefix per host; latency is the exchange's total "
         "time (p50/p95); vendor endpoints proxied through the app's own host are attributed "
@@ -297,7 +298,7 @@ def streaming(docs: Docs, book: EvidenceBook) -> Section:
         streams = d.get("streams") or []
         types = list(dict.fromkeys(t for s in streams for t in s["event_types"]))
         if types:
-            blocks.append(Code(text=", ".join(types)))
+            blocks.append(Code(text=", ".join(types), language="text"))
             blocks.append(Table(
                 headers=("Exchange", "Method", "Endpoint", "Transport", "Encoding", "Events",
                          "Event types", "Terminator", "TTFB", "Total"),
@@ -409,7 +410,7 @@ def extensions(docs: Docs) -> Section:
                 for c in collections[:20]))
         else:
             block = Paragraph(text=(f"{NOT_OBSERVED}: no list endpoints.",))
-        subsections.append(Section(title=column_name(d), blocks=(block,)))
+        subsections.append(Section(title=f"{column_name(d)} collections", blocks=(block,)))
     rows: list[tuple[Cell, ...]] = [
         ("Extension collections", *(
             ", ".join(e["name"] for e in d.get("extensions") or []) or NOT_OBSERVED
@@ -617,7 +618,7 @@ def coverage(docs: Docs) -> Section:
         if counts:
             blocks.append(Paragraph(text=("Bodies: " + ", ".join(
                 f"{k} {v}" for k, v in sorted(counts.items())) + ".",)))
-        subsections.append(Section(title=column_name(d), blocks=tuple(blocks)))
+        subsections.append(Section(title=f"{column_name(d)} coverage", blocks=tuple(blocks)))
     return Section(title="Coverage Gaps", subsections=tuple(subsections))
 
 
