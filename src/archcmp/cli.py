@@ -310,7 +310,9 @@ def compare(
         if fmt is CompareFormat.term:
             if output is not None:
                 raise UsageError("--output needs --format md, html or json")
-            print_report(_stdout(), build_report(docs))
+            console = _stdout()
+            # Diagrams fit the terminal (within the 60–160 columns they are drawn for).
+            print_report(console, build_report(docs, width=max(60, min(console.width, 160))))
         else:
             _write(_render(docs, fmt.value, output), output)
 
