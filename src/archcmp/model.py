@@ -112,6 +112,10 @@ class Body:
     """What the producer's format says: True when it stores bodies after undoing the codings
     (Chromium, Firefox, mitmproxy do), False when it stores wire bytes, None when unknown. The
     decoder still checks the bytes, because producers are not consistent."""
+    chunks: tuple[tuple[int, float], ...] = ()
+    """Arrival of the stored bytes, where the capture knows it (packet captures):
+    ``(end offset in data, ms since the exchange started)`` per piece, in order. Streamed
+    bodies get per-event times from these; HAR bodies have none."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

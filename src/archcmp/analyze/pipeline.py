@@ -20,6 +20,7 @@ from archcmp.analyze.teardown import Teardown
 from archcmp.classify.rules import RuleSet, load_rules
 from archcmp.decode.content import decode_body
 from archcmp.decode.lines import classify_stream, parse_stream
+from archcmp.decode.timing import decoded_chunk_times
 from archcmp.diagnostics import Diagnostics
 from archcmp.errors import CaptureError
 from archcmp.ingest.har import HarReader
@@ -88,7 +89,13 @@ def process_exchange(
         kind = classify_stream(decoded.data, content_type, exchange.response_headers)
         if kind is not None:
             transport = kind
-            events = tuple(parse_stream(kind, decoded.data, diag, where=f"entry {exchange.index}"))
+            times = None
+            if body is not None and body.chunks and decoded.status == "ok":
+                # Packet captures: each event gets the arrival of the bytes that completed it.
+                times = decoded_chunk_times(body.data or b"", body.chunks, decoded.codings[::-1],
+                                            max_bytes=max_body_bytes)
+            events = tuple(parse_stream(kind, decoded.data, diag, times=times,
+                                        where=f"entry {exchange.index}"))
     if transport is not None:
         stream = StreamRow(index=exchange.index, transport=transport,
                            summary=summarise_events(events))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, Literal, Protocol
 
 from archcmp.decode.sse import SseParser, looks_like_sse
@@ -288,15 +288,29 @@ def parse_stream(
     *,
     where: str | None = None,
     time_ms: float | None = None,
+    times: Sequence[tuple[int, float]] | None = None,
 ) -> list[StreamEvent]:
     """All events of a whole body of transport ``kind``; problems counted in ``diag``.
+
+    ``times`` (``(end offset, arrival ms)`` per piece of ``data``, from
+    :func:`archcmp.decode.timing.decoded_chunk_times`) feeds the body piece by piece so each
+    event carries the arrival time of the piece that completed it.
 
     Warnings: ``stream.<kind>.incomplete`` (the body ends inside an event or line),
     ``stream.<kind>.invalid_line`` (lines that are not JSON / not a data-stream part) and
     ``stream.events.over_limit`` (events beyond ``MAX_SSE_EVENTS_PER_STREAM``, counted only).
     """
     parser = STREAM_PARSERS[kind]()
-    events = parser.feed(data, time_ms)
+    if times:
+        events: list[StreamEvent] = []
+        start = 0
+        for end, piece_ms in times:
+            events += parser.feed(data[start:end], piece_ms)
+            start = end
+        if start < len(data):
+            events += parser.feed(data[start:], time_ms)
+    else:
+        events = parser.feed(data, time_ms)
     events += parser.close()
     if parser.discarded_at_eof:
         diag.warn(f"stream.{kind}.incomplete",
