@@ -16,13 +16,20 @@ from archcmp.schema import validation_errors
 from archcmp.store import Store
 from tests.conftest import SAMPLES
 
-SAMPLE = SAMPLES / "chat-chromium-h2.har"
-TRUTH = json.loads((SAMPLES / "chat-chromium-h2.truth.json").read_text())
+NAMES = ("chat-chromium-h2", "chat-chromium-h1")
+PROTOCOL = {"chat-chromium-h2": "h2", "chat-chromium-h1": "http/1.1"}
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def sample(request: pytest.FixtureRequest) -> tuple[str, dict]:  # type: ignore[type-arg]
+    name = request.param
+    truth = json.loads((SAMPLES / f"{name}.truth.json").read_text())
+    return name, truth
 
 
 @pytest.fixture(scope="module")
-def doc() -> dict:  # type: ignore[type-arg]
-    return analyze_capture(SAMPLE, options=AnalyzeOptions(),
+def doc(sample: tuple[str, dict]) -> dict:  # type: ignore[type-arg]
+    return analyze_capture(SAMPLES / f"{sample[0]}.har", options=AnalyzeOptions(),
                            redactor=Redactor(keep_secrets=False, key=b"s" * 32))
 
 
@@ -32,35 +39,39 @@ def test_sample_document_is_valid(doc: dict) -> None:  # type: ignore[type-arg]
     assert doc["capture"]["warnings"] == []
 
 
-def test_sample_exchanges_equal_what_the_server_sent(doc: dict) -> None:  # type: ignore[type-arg]
-    served = sorted(TRUTH["served"], key=lambda r: r["t_start"])
+def test_sample_exchanges_equal_what_the_server_sent(
+        doc: dict, sample: tuple[str, dict]) -> None:  # type: ignore[type-arg]
+    name, truth = sample
+    served = sorted(truth["served"], key=lambda r: r["t_start"])
     assert doc["capture"]["exchanges"] == len(served)
     for ex, req in zip(doc["exchanges"], served, strict=True):
         assert ex["method"] == req["method"]
         assert urlsplit(ex["url"]).path == req["path"]
         assert ex["status"] == req["status"]
-        assert ex["protocol"] == "h2"
+        assert ex["protocol"] == PROTOCOL[name]
         assert ex["content_encoding"] == ([req["content_encoding"]]
                                           if req["content_encoding"] else [])
         assert ex["body"] in ("ok", "already-decoded", "not-captured")
 
 
-def test_sample_streams_equal_truth(doc: dict) -> None:  # type: ignore[type-arg]
+def test_sample_streams_equal_truth(doc: dict, sample: tuple[str, dict]) -> None:  # type: ignore[type-arg]
+    _, truth = sample
     by_transport = {s["transport"]: s for s in doc["streams"]}
-    assert set(by_transport) == {"sse", "ndjson"}
-    served = {r["stream_format"]: r for r in TRUTH["served"] if r.get("streaming")}
+    served = {r["stream_format"]: r for r in truth["served"] if r.get("streaming")}
+    assert set(by_transport) == set(served)
     for transport, stream in by_transport.items():
         assert stream["event_types"] == list(dict.fromkeys(served[transport]["event_types"]))
         assert stream["events"] == len(served[transport]["event_types"])
         assert stream["method"] == "POST"
-    assert by_transport["sse"]["terminator"] == TRUTH["facts"]["streaming"]["terminator"]
+    assert by_transport["sse"]["terminator"] == truth["facts"]["streaming"]["terminator"]
 
 
-def test_sample_secrets_never_written(tmp_path: Path) -> None:
+def test_sample_secrets_never_written(tmp_path: Path, sample: tuple[str, dict]) -> None:  # type: ignore[type-arg]
+    name, truth = sample
     runner = CliRunner()
     store = tmp_path / "archcmp.db"
     written = []
-    for args in (["analyze", str(SAMPLE), "--json"], ["report", "--format", "md"],
+    for args in (["analyze", str(SAMPLES / f"{name}.har"), "--json"], ["report", "--format", "md"],
                  ["report", "--format", "json"]):
         result = runner.invoke(app, [*args, "--store", str(store)], catch_exceptions=False)
         assert result.exit_code == 0, result.stderr
@@ -70,6 +81,6 @@ def test_sample_secrets_never_written(tmp_path: Path) -> None:
     with Store.open(store) as db:
         written += [json.dumps(a.document) for a in db.list()]
     blob = "\n".join(written)
-    secrets = [s["value"] for s in TRUTH["facts"]["planted_secrets"]]
+    secrets = [s["value"] for s in truth["facts"]["planted_secrets"]]
     assert secrets
     assert [s for s in secrets if s in blob] == []

@@ -222,7 +222,8 @@ def test_rest_needs_a_resource_shape() -> None:
     rest = found["REST"]
     assert rest["exchanges"] == 4
     assert rest["confidence"] >= 0.9
-    assert any("several methods" in e and "/documents (GET, POST)" in e for e in rest["evidence"])
+    assert any("several methods" in e and "/documents[/…] (DELETE, GET, POST)" in e
+               for e in rest["evidence"])
     # two JSON files and an RPC-named operation are not REST
     assert "REST" not in styles(
         make_obs("GET", "https://site.test/data/config", response={"a": 1}),
@@ -302,3 +303,18 @@ def test_hostile_bodies_are_not_errors() -> None:
                             response_type="application/json"),
                    make_obs("GET", "https://a.test/graphql?extensions=" + "%5B" * 5000))
     assert found == {}
+
+
+def test_collection_and_item_are_one_resource_beside_graphql() -> None:
+    """POST /threads creates and DELETE /threads/{id} removes: REST, even beside GraphQL."""
+    graphql = make_obs("POST", "https://app.test/graphql",
+                       request={"query": "query Me { me { id } }"}, response={"data": {}})
+    base = "https://app.test/v1/threads"
+    found = styles(
+        graphql,
+        make_obs("POST", base, status=201, request={"title": "x"},
+                 response={"id": "thread_Ab3dEf6hIj9kLm2nOp5qRs8t"}),
+        make_obs("GET", f"{base}/thread_Ab3dEf6hIj9kLm2nOp5qRs8t/messages",
+                 response={"object": "list", "data": []}),
+        make_obs("DELETE", f"{base}/thread_Ab3dEf6hIj9kLm2nOp5qRs8t", status=204))
+    assert {"GraphQL", "REST"} <= set(found)

@@ -222,3 +222,15 @@ def test_corpus_words_stay_literal(shared: Path) -> None:
         assert classify_segment(word) is None or not classify_segment(word).reportable  # type: ignore[union-attr]
         if not word.isdigit():
             assert template_segment(word) == word
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/assets/index-2acwGRDZ.js", "/assets/index-{hash}.js"),    # Vite/Rollup [name]-[hash]
+    ("/assets/index-DiwrgTda.js", "/assets/index-{hash}.js"),    # no digit, still random
+    ("/assets/vendor-BxN3kQ2a.css", "/assets/vendor-{hash}.css"),
+    ("/static/main-MainPage.js", "/static/main-MainPage.js"),    # a component name
+    ("/x/chunk-Settings.js", "/x/chunk-Settings.js"),
+    ("/assets/logo-darkmode.svg", "/assets/logo-darkmode.svg"),  # not a bundle asset
+])
+def test_bundler_hashes_in_asset_names(path: str, expected: str) -> None:
+    assert template_path(path) == expected

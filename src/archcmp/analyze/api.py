@@ -567,9 +567,16 @@ class ApiStyleAnalyzer:
         return self._base("REST", s, confidence, evidence)
 
 
+def _resource_family(template: str) -> str:
+    """A collection and its items are one resource: ``/threads`` and ``/threads/{id}`` are both
+    ``/threads[/…]`` (POST to the collection creates, DELETE on an item removes)."""
+    head, _, last = template.rpartition("/")
+    return f"{head if head and '{' in last else template}[/…]"
+
+
 def _multi_method(templates: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:
     by_template: dict[str, set[str]] = {}
     for method, template in templates:
-        by_template.setdefault(template, set()).add(method)
+        by_template.setdefault(_resource_family(template), set()).add(method)
     return sorted(((t, sorted(ms)) for t, ms in by_template.items() if len(ms) > 1),
                   key=lambda kv: (-len(kv[1]), kv[0]))

@@ -101,10 +101,30 @@ def _template_name_part(part: str, *, stem: bool, now_ms: float | None) -> str:
     return "".join("{hash}" if _is_hash(p) else p for p in pieces)
 
 
+#: Rollup and Vite name chunks ``[name]-[hash].js`` with an 8-character base64url hash
+#: (``output.hashCharacters: "base64"`` default): short enough to pass for a word, so it is
+#: only read as a hash in that exact position of a bundle asset's name.
+_BUNDLE_ASSET = re.compile(r"^(?P<name>.+)-(?P<hash>[A-Za-z0-9_]{8})\.(?:m?js|css|wasm|woff2?)$")
+
+
+def _is_bundle_hash(piece: str) -> bool:
+    """Base64url noise, not a name: letters and digits mixed, or mixed case with few vowels
+    (``DiwrgTda`` is a hash, ``MainPage`` a component name: random text of this alphabet has
+    about 1.3 vowels in 8 characters, English words about 3)."""
+    letters = sum(c.isalpha() for c in piece)
+    if any(c.isdigit() for c in piece):
+        return letters > 0
+    mixed = any(c.isupper() for c in piece[1:]) and any(c.islower() for c in piece)
+    return mixed and sum(c in "aeiouAEIOU" for c in piece) <= 2
+
+
 def _template_file_name(segment: str, now_ms: float | None) -> str:
+    bundle = _BUNDLE_ASSET.match(segment)
+    if bundle and _is_bundle_hash(bundle["hash"]):
+        segment = f"{bundle['name']}-{{hash}}{segment[bundle.end('hash'):]}"
     parts = segment.split(".")
     return ".".join(
-        _template_name_part(p, stem=i == 0, now_ms=now_ms) if p else p
+        _template_name_part(p, stem=i == 0, now_ms=now_ms) if p and "{" not in p else p
         for i, p in enumerate(parts)
     )
 
