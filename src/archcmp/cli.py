@@ -129,8 +129,12 @@ def analyze(
             raise UsageError(f"{keylog}: key log not found")
         store_path = _store_path(store)
         redactor = _redactor(store_path, unsafe_keep_secrets)
+        try:
+            keylog_bytes = keylog.read_bytes() if keylog is not None else None
+        except OSError as exc:
+            raise UsageError(f"{keylog}: cannot read the key log: {exc.strerror or exc}") from exc
         options = AnalyzeOptions(label=name, max_body_bytes=max_body_mib * 1024 * 1024,
-                                 rules=load_rules(extra=rules or ()))
+                                 rules=load_rules(extra=rules or ()), keylog=keylog_bytes)
         out, err = _stdout(), _stderr()
         documents: list[dict[str, Any]] = []
         with Store.open(store_path) as db:

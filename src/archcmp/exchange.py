@@ -158,8 +158,13 @@ class ExchangeAssembler:
         elif isinstance(event, (Upgrade, ConnectionClosed)):
             pass  # the connection driver routes these
         elif isinstance(event, ProtocolError):
-            self.diag.warn(event.code, event.message, sample=self.connection.id)
+            pass  # the machine that raised it has counted it
         return None
+
+    def discard(self, stream_id: int) -> None:
+        """Forget a stream whose exchange continues elsewhere (the HTTP/1.1 request that
+        upgraded to h2c is HTTP/2 stream 1 from then on)."""
+        self._streams.pop(stream_id, None)
 
     def _complete(self, stream_id: int) -> Exchange | None:
         stream = self._streams.get(stream_id)

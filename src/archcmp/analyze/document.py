@@ -80,6 +80,7 @@ class DocumentBuilder:
         warnings: Sequence[Warning],
         label: str | None = None,
         teardown: TeardownResult | None = None,
+        decryption: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         # Entries out of time order (mitmproxy writes them by completion) are renumbered by start
         # time; entries without a start keep their file order after the timed ones.
@@ -141,7 +142,7 @@ class DocumentBuilder:
                 "started_at": _iso(origin),
                 "duration_ms": duration,
                 "exchanges": len(exchanges),
-                "decryption": None,
+                "decryption": decryption,
                 "pages": [_page_entry(p, origin) for p in meta.pages],
                 "warnings": [
                     {"code": w.code, "message": w.message, "count": w.count,

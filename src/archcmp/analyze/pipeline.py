@@ -11,7 +11,7 @@ import hashlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archcmp.analyze.document import DocumentBuilder, ExchangeRow, StreamRow, host_of
 from archcmp.analyze.kinds import exchange_kind, media_type
@@ -29,6 +29,9 @@ from archcmp.limits import MAX_DECODED_BODY_BYTES
 from archcmp.model import DecodedBody, Exchange, Observation, StreamEvent
 from archcmp.redact import Redactor, redact_document_in_place
 
+if TYPE_CHECKING:
+    from archcmp.wire import WireReader
+
 __all__ = ["AnalyzeOptions", "analyze_capture", "file_sha256", "process_exchange"]
 
 
@@ -41,6 +44,8 @@ class AnalyzeOptions:
     max_body_bytes: int = MAX_DECODED_BODY_BYTES
     rules: RuleSet | None = None
     """Classification rules; None loads the built-in ones."""
+    keylog: bytes | None = None
+    """An NSS key log (``--keylog``) for TLS and QUIC in packet captures."""
 
 
 def file_sha256(path: Path) -> tuple[str, int]:
@@ -171,14 +176,22 @@ def analyze_capture(
         size = path.stat().st_size
     builder = DocumentBuilder()
     teardown = Teardown(rules=options.rules or load_rules(), diag=diag)
+    decryption: dict[str, Any] | None = None
     with open_capture(path) as opened:
-        if opened.format != "har":
-            raise CaptureError(
-                f"{opened.format} files are recognised, but this version of archcmp reads only "
-                "HAR captures",
-                path=str(path),
-            )
-        reader = HarReader(opened.stream, diag, name=path.name)
+        reader: HarReader | WireReader
+        if opened.format == "har":
+            if options.keylog is not None:
+                diag.warn("keylog.unused", "a key log was given for a HAR, which holds no "
+                          "encrypted traffic; it was not used")
+            reader = HarReader(opened.stream, diag, name=path.name)
+        else:
+            from archcmp.ingest.keylog import KeyLog
+            from archcmp.wire import WireReader
+
+            keylog = (KeyLog.parse(options.keylog, diag, source="--keylog", explicit=True)
+                      if options.keylog is not None else None)
+            reader = WireReader(opened.stream, opened.format, diag, keylog=keylog,
+                                name=path.name)
         for exchange in reader.exchanges():
             row, stream = process_exchange(
                 exchange, diag, redactor, max_body_bytes=options.max_body_bytes,
@@ -186,6 +199,8 @@ def analyze_capture(
             )
             builder.add(row, stream)
         meta = reader.meta
+        if not isinstance(reader, HarReader):
+            decryption = reader.decryption
     findings = teardown.result(meta.pages)
     del teardown  # the analysers' per-exchange state is not needed past their results
     document = builder.build(
@@ -196,6 +211,7 @@ def analyze_capture(
         meta=meta,
         warnings=diag.warnings(),
         teardown=findings,
+        decryption=decryption,
     )
     # The rows are in the document now: free them before the redaction pass.
     del builder, findings
