@@ -133,8 +133,8 @@ class WireReader:
             info = conn.tls.info
             connections.append({
                 "kind": "tls", "id": f"tcp/{conn.index}",
-                "client": f"{conn.key.client[0]}:{conn.key.client[1]}",
-                "server": f"{conn.key.server[0]}:{conn.key.server[1]}",
+                "client": _endpoint(conn.key.client),
+                "server": _endpoint(conn.key.server),
                 "sni": info.sni, "alpn": info.alpn, "version": info.version,
                 "cipher": info.cipher, "status": info.status, "reason": info.reason or None,
                 "records": info.records.total, "records_decrypted": info.decrypted.total,
@@ -368,6 +368,12 @@ class _LiveKeys:
         return keylog.secret(label, client_random) if keylog is not None else None
 
 
+def _endpoint(endpoint: tuple[str, int]) -> str:
+    """``host:port``, with IPv6 addresses bracketed (RFC 3986 §3.2.2)."""
+    host, port = endpoint
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _looks_like_quic(payload: bytes) -> bool:
     """RFC 9000 §17.2/§17.3: every QUIC packet has the fixed bit (0x40) set, except Version
     Negotiation (long header, version 0). DNS, mDNS and the like rarely pass this, and the
@@ -397,7 +403,7 @@ def _quic_entry(c: Any) -> dict[str, Any]:
         status = "no-keys" if "no_keys" in reasons else "undecrypted"
     return {
         "kind": "quic", "id": f"quic/{c.conn_id}",
-        "client": f"{c.client[0]}:{c.client[1]}", "server": f"{c.server[0]}:{c.server[1]}",
+        "client": _endpoint(c.client), "server": _endpoint(c.server),
         "sni": c.sni, "alpn": c.alpn,
         "version": {1: "QUIC v1", 0x6B3343CF: "QUIC v2"}.get(c.version or 0,
                                                             hex(c.version or 0)),

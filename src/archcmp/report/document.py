@@ -41,6 +41,9 @@ def build_report(docs: Sequence[Mapping[str, Any]], *, figures: bool = False,
         sections.security(docs, book),
         sections.transport(docs),
         sections.coverage(docs),
-        sections.captures(docs),
     ]
+    decrypted = sections.decryption(docs)
+    if decrypted is not None:
+        parts.append(decrypted)
+    parts.append(sections.captures(docs))
     return Report(title=title, sections=tuple(parts), evidence=tuple(book.notes))

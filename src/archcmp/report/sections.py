@@ -45,6 +45,7 @@ __all__ = [
     "captures",
     "coverage",
     "data_model",
+    "decryption",
     "extensions",
     "key_services",
     "observability",
@@ -620,6 +621,39 @@ def coverage(docs: Docs) -> Section:
                 f"{k} {v}" for k, v in sorted(counts.items())) + ".",)))
         subsections.append(Section(title=f"{column_name(d)} coverage", blocks=tuple(blocks)))
     return Section(title="Coverage Gaps", subsections=tuple(subsections))
+
+
+def decryption(docs: Docs) -> Section | None:
+    """Per packet capture: every TLS/QUIC connection, what was decrypted and why not."""
+    subsections = []
+    for d in docs:
+        info = d["capture"].get("decryption")
+        if not info:
+            continue
+        rows: list[tuple[Cell, ...]] = []
+        for c in info.get("connections") or []:
+            if c["kind"] == "tls":
+                done = f"{c.get('records_decrypted', 0)}/{c.get('records', 0)} records"
+            else:
+                done = f"{c.get('packets_decrypted', 0)}/{c.get('packets', 0)} packets"
+            rows.append((c["id"], Mono(c.get("server") or "—"), c.get("sni") or "—",
+                         c.get("alpn") or "—", c.get("version") or "—",
+                         c.get("cipher") or "—", done, c.get("status") or "—",
+                         c.get("reason") or "—"))
+        summary_text = (
+            f"{info.get('packets', 0)} packets; TLS sessions decrypted "
+            f"{info.get('tls_decrypted', 0)}/{info.get('tls_sessions', 0)}; QUIC connections "
+            f"decrypted {info.get('quic_decrypted', 0)}/{info.get('quic_connections', 0)}; "
+            f"{info.get('keys', 0)} key log entries.")
+        blocks: list[Block] = [Paragraph(text=(summary_text,))]
+        if rows:
+            blocks.append(Table(headers=("Connection", "Server", "SNI", "ALPN", "Version",
+                                         "Cipher", "Decrypted", "Status", "Why not"),
+                                rows=tuple(rows)))
+        subsections.append(Section(title=f"{column_name(d)} decryption", blocks=tuple(blocks)))
+    if not subsections:
+        return None
+    return Section(title="Capture Decryption", subsections=tuple(subsections))
 
 
 def captures(docs: Docs) -> Section:
