@@ -59,7 +59,7 @@ def test_chatgpt_style_node_map_is_a_tree() -> None:
 
 def test_parent_links_without_branching_and_no_claim_without_either() -> None:
     linked = make_obs("GET", "https://t.test/api/threads/1/messages", response={"data": [
-        {"id": "msg_01ABCDEFGH12", "parent_id": "msg_01ABCDEFGH11"}]})
+        {"id": "msg_Ab3dEf6hIj9kLm2nOp5qRs8t", "parent_id": "msg_Zx8cVb5nMq2wEr7tYu4iOp1a"}]})
     assert _result(linked)["data_model"]["structure"] == "parent-linked"
     nav = make_obs("POST", "https://svc.test/json/GetMenu", request={"x": 1},
                    response={"d": {"Parent": None, "Nodes": [{"Parent": None}]}})

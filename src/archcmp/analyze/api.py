@@ -43,6 +43,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from archcmp.analyze.kinds import media_type
+from archcmp.classify.paths import classify_segment
+from archcmp.classify.paths import template_path as classify_template_path
 from archcmp.model import DecodedBody, Exchange, Observation
 
 __all__ = [
@@ -95,26 +97,13 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def segment_kind(segment: str) -> str | None:
-    """The placeholder for an id-like path segment (``{uuid}``, ``{int}``…), None for a word."""
-    if _UUID.match(segment):
-        return "{uuid}"
-    if _INT.match(segment):
-        return "{int}"
-    if _HEX.match(segment):
-        return "{hex}"
-    if _ULID.match(segment) and any(c.isdigit() for c in segment):
-        return "{ulid}"
-    if _PREFIXED.match(segment):
-        tail = re.split(r"[_-]", segment, maxsplit=1)[1]
-        if any(c.isdigit() for c in tail):
-            return "{" + segment[: len(segment) - len(tail) - 1] + "_id}"
-    if _OPAQUE.match(segment) and any(c.isalpha() for c in segment):
-        # Random tokens mix cases or are digit-heavy; slugs ("homepage-zone-3") are neither.
-        digits = sum(c.isdigit() for c in segment)
-        mixed = any(c.islower() for c in segment) and any(c.isupper() for c in segment)
-        if digits >= 2 and (mixed or digits >= len(segment) / 4):
-            return "{id}"
-    return None
+    """The placeholder for an id-like path segment (``{uuid}``, ``{int}``…), None for a word.
+
+    One id recogniser serves the whole analysis (:mod:`archcmp.classify.paths`), so API-style
+    templates, data-model endpoints and the service map name the same path the same way.
+    """
+    match = classify_segment(segment)
+    return match.placeholder if match is not None else None
 
 
 def split_url(url: str) -> tuple[str | None, str, str]:
@@ -129,7 +118,7 @@ def split_url(url: str) -> tuple[str | None, str, str]:
 
 def template_path(path: str) -> str:
     """Replace id-like segments with placeholders: ``/orgs/{uuid}/items/{int}``."""
-    return "/".join(segment_kind(s) or s for s in path.split("/"))
+    return classify_template_path(path)
 
 
 def query_pairs(query: str) -> list[tuple[str, str]]:
