@@ -33,6 +33,7 @@ The truth files of the capture lab name placeholders by meaning (``{org_uuid}``,
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import unquote_plus
 
 from archcmp.classify.ids import IdMatch, classify_value, is_hex_token, looks_random
@@ -63,10 +64,18 @@ _SECRET_KEY_ENDS = ("key", "sig", "otp", "nonce", "auth", "hmac", "pwd")
 _SECRET_KEYS = frozenset({"code", "state", "ticket", "jwt", "sid", "pass", "hash", "auth"})
 
 
+_SECRET_KEY_PART_RE = re.compile("|".join(_SECRET_KEY_PARTS))
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
+@lru_cache(maxsize=16384)
 def is_secret_key(key: str) -> bool:
-    """Whether a query or JSON key names a credential (``access_token``, ``writeKey``, ``sig``)."""
-    k = re.sub(r"[^a-z0-9]", "", key.lower())
-    return (k in _SECRET_KEYS or any(p in k for p in _SECRET_KEY_PARTS)
+    """Whether a query or JSON key names a credential (``access_token``, ``writeKey``, ``sig``).
+
+    Cached: bodies repeat the same few hundred keys across a capture's exchanges.
+    """
+    k = _NOT_ALNUM.sub("", key.lower())
+    return (k in _SECRET_KEYS or _SECRET_KEY_PART_RE.search(k) is not None
             or k.endswith(_SECRET_KEY_ENDS))
 
 
