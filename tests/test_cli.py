@@ -202,3 +202,32 @@ def test_broken_user_rule_is_one_line_with_file_and_line(tmp_path: Path, store: 
         lines = err.strip().splitlines()
         assert len(lines) == 1, err
         assert f"{broken}:8: duplicate key 'weight'" in lines[0]
+
+
+def test_redact_command(shared: Path, tmp_path: Path) -> None:
+    folder = shared / "captures" / "alpha" / "chromium-h2"
+    secrets = [s["value"] for s in json.loads((folder / "truth.json").read_text())["facts"]
+               ["planted_secrets"]]
+    out = tmp_path / "clean.har"
+    code, stdout, err = run("redact", folder / "capture.har", "-o", out, "--salt", "s")
+    assert code == 0, err
+    text = out.read_text()
+    assert not [s for s in secrets if s in text]
+    assert len(json.loads(text)["log"]["entries"]) == 21
+    again = tmp_path / "again.har"
+    assert run("redact", folder / "capture.har", "-o", again, "--salt", "s")[0] == 0
+    assert again.read_bytes() == out.read_bytes()
+
+    har = tmp_path / "from-pcap.har"
+    code, _, err = run("redact", folder / "capture-dsb.pcapng", "-o", har, "--to-har")
+    assert code == 0, err
+    store = tmp_path / "s.db"
+    code, stdout, err = run("analyze", har, "--json", "--store", store)
+    assert code == 0, err
+    doc = json.loads(stdout)
+    assert doc["capture"]["exchanges"] == 21
+    assert doc["capture"]["producer"] == "archcmp"
+    assert not [s for s in secrets if s in har.read_text()]
+
+    code, _, err = run("redact", folder / "capture.har", "-o", folder / "capture.har")
+    assert code == 2 and err.startswith("error: ")

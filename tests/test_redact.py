@@ -248,6 +248,26 @@ def test_harvested_secrets_are_masked_where_they_reappear(shared: Path) -> None:
     assert redactor.text(cf_bm) == in_cookie
 
 
+def test_nameless_cookies_are_masked_and_remembered(redactor: Redactor) -> None:
+    """Issue 8 canary: a pair without ``=`` in ``Cookie``/``Set-Cookie`` is a nameless cookie's
+    value (RFC 6265bis §5.6), a session id as often as not; it was kept and never remembered."""
+    sid, set_sid = "sess_9Fk2LmQ0pX7vZ3aB1cD4", "sess_SETabcdef0123456789"
+    cookie = redactor.header_value("Cookie", f"theme=dark; {sid}")
+    assert sid not in cookie and cookie.startswith("theme=<redacted:sha256:")
+    assert cookie.endswith("; " + redactor.mask(sid))
+    set_cookie = redactor.header_value("Set-Cookie", f"{set_sid}; Path=/; HttpOnly")
+    assert set_cookie == redactor.mask(set_sid) + "; Path=/; HttpOnly"
+    assert redactor.header_value("Cookie", "a=1; ; ") == f"a={redactor.mask('1')}; ; "
+    fresh = Redactor(key=KEY)
+    fresh.harvest([Exchange(index=0, method="GET", url="https://x.test/", protocol="h2",
+                            status=200, request_headers=(("cookie", f"a=1; {sid}"),),
+                            response_headers=(("set-cookie", f"{set_sid}; Path=/"),))])
+    assert fresh.text(f"user {sid} and {set_sid}") == (
+        f"user {fresh.mask(sid)} and {fresh.mask(set_sid)}")
+    # in free text a bare word after "cookie:" is a name (evidence), not a nameless value
+    assert redactor.text("cookie: sessionKey, __cf_bm") == "cookie: sessionKey, __cf_bm"
+
+
 # --------------------------------------------------------------------------------------------
 # Shapes and rules
 # --------------------------------------------------------------------------------------------

@@ -310,6 +310,41 @@ def test_migrates_an_old_shaped_database(db: Path) -> None:
     assert {"analyses_name", "analyses_created"} <= indexes
 
 
+def test_secrets_kept_is_recorded_and_old_rows_count_as_kept(store: Store, db: Path) -> None:
+    """Issue 8 canary: a document analysed with --unsafe-keep-secrets was shown by every later
+    command, flag or not; the store now says which documents kept their secrets. Rows from
+    before the column (and callers that do not say) count as kept, so they get redacted."""
+    store.save(doc(SHA_A), name="safe", source_path="a.har", now=T0, secrets_kept=False)
+    store.save(doc(SHA_B), name="kept", source_path="b.har", now=T0, secrets_kept=True)
+    store.save(doc(SHA_C1), name="unsaid", source_path="c.har", now=T0)
+    assert [store.get(n).secrets_kept for n in ("safe", "kept", "unsaid")] == [False, True, True]
+    replaced = store.save(doc(SHA_B), name="kept", source_path="b.har", now=T0, replace=True,
+                          secrets_kept=False)
+    assert not replaced.secrets_kept and not store.get("kept").secrets_kept
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE schema_version SET version = 2")
+        conn.execute("ALTER TABLE analyses DROP COLUMN secrets_kept")
+    with Store.open(db) as reopened:  # migration 3 on rows of unknown provenance
+        assert all(a.secrets_kept for a in reopened.list())
+
+
+def test_replaced_documents_are_zeroed_on_disk(store: Store, db: Path) -> None:
+    """A document replaced with --force (say, an unsafe analysis re-run safely) does not
+    survive in the database file's free pages (PRAGMA secure_delete): without the pragma the
+    first overflow pages of the old zlib stream still inflate to the secret."""
+    from tests.test_canary import inflate_anywhere
+
+    secret = "sk-ant-api03-" + "Q" * 40
+    noise = [os.urandom(16).hex() for _ in range(2000)]  # incompressible: spans many pages
+    store.save(doc(SHA_A, pad=[secret, *noise]), name="a", source_path="a.har", now=T0)
+    store.save(doc(SHA_A), name="a", source_path="a.har", now=T0, replace=True)
+    assert store._conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    store.close()
+    data = b"".join(p.read_bytes() for p in db.parent.iterdir() if p.is_file())
+    assert secret.encode() not in data
+    assert not any(secret in text for text in inflate_anywhere(data))
+
+
 def test_failed_migration_rolls_back_that_step(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def explode(conn: sqlite3.Connection) -> None:
         conn.execute("UPDATE analyses SET name = 'half-done'")

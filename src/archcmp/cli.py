@@ -3,6 +3,11 @@
 Results (tables, JSON, Markdown) go to stdout and everything else (progress, warnings, errors)
 to stderr, so pipes stay clean. Errors are one line, ``error: <path>: <sentence>``, exit 2;
 ``pretty_exceptions_show_locals`` is off because locals hold cookies and tokens.
+
+Secrets: every document a command shows went through :mod:`archcmp.redact`. The pipeline
+redacts what it builds; a document read from the store that was saved with
+``--unsafe-keep-secrets`` is redacted (:func:`_shown`) unless this command has the flag too;
+error lines and the traceback of a bug are masked as free text (:func:`main`).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -54,8 +60,25 @@ def _errors_as_exit() -> Iterator[None]:
     try:
         yield
     except ArchcmpError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(_error_line(exc))
         raise typer.Exit(EXIT_ERROR) from None
+
+
+def _error_line(exc: ArchcmpError) -> str:
+    """``error: <message>``, masked: messages may quote a path, a reference or a capture."""
+    return f"error: {_masker().text(str(exc))}\n"
+
+
+#: The running command's redactor once it has one (:func:`_redactor`); reset per command.
+_active: list[Any] = []
+
+
+def _masker() -> Any:
+    """The redactor for error lines and tracebacks: the command's own, which knows the cookie
+    and key values harvested so far, else a fresh one (shapes only)."""
+    from archcmp.redact import Redactor
+
+    return _active[0] if _active else Redactor()
 
 
 StoreOpt = Annotated[
@@ -89,11 +112,36 @@ def _redactor(store_path: Path, keep_secrets: bool) -> Any:
     except OSError as exc:
         raise StoreError(f"cannot create the redaction key: {exc.strerror or exc}",
                          path=str(store_path.parent)) from exc
-    return Redactor(keep_secrets=keep_secrets, key=key)
+    redactor = Redactor(keep_secrets=keep_secrets, key=key)
+    _active[:] = [redactor]
+    return redactor
+
+
+def _shown(stored: Any, redactor: Any) -> dict[str, Any]:
+    """A stored document as this command may show it.
+
+    Documents are saved redacted, except with ``--unsafe-keep-secrets`` (``secrets_kept``):
+    those go through the redaction layer unless this command was given the flag too, so
+    the flag on one command never lets secrets out of another.
+    """
+    from archcmp.redact import redact_document_in_place
+
+    document: dict[str, Any] = stored.document
+    if stored.secrets_kept and not redactor.keep_secrets:
+        redact_document_in_place(document, redactor)  # freshly parsed: ours to change
+    return document
 
 
 def _dump_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+def _print_json(value: Any) -> None:
+    """:func:`_dump_json` written as it is encoded: with ``indent`` the encoder is the pure
+    Python one, and ``dumps`` joins its millions of pieces into one string (350 MiB of them for
+    a 100k-exchange document); ``dump`` writes each piece and keeps none."""
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
 
 
 @app.command()
@@ -145,15 +193,16 @@ def analyze(
                     sha256, _ = file_sha256(path)
                     cached = db.has(sha256) and not force
                     if cached:
-                        document = db.get(sha256).document
+                        document = _shown(db.get(sha256), redactor)
                     else:
                         document = analyze_capture(path, options=options, redactor=redactor,
                                                    sha256=sha256)
                         db.save(document, name=name or path.name, source_path=path.name,
-                                replace=force, now=datetime.now(UTC))
+                                replace=force, now=datetime.now(UTC),
+                                secrets_kept=redactor.keep_secrets)
                 except ArchcmpError as exc:
                     failed += 1
-                    sys.stderr.write(f"error: {exc}\n")
+                    sys.stderr.write(_error_line(exc))
                     continue
                 documents.append(document)
                 if not as_json and not quiet:
@@ -161,7 +210,7 @@ def analyze(
                 if not quiet and not cached:
                     print_warnings(err, document)
         if as_json:
-            sys.stdout.write(_dump_json(documents[0] if len(documents) == 1 else documents))
+            _print_json(documents[0] if len(documents) == 1 else documents)
     if failed:
         raise typer.Exit(EXIT_ERROR)
 
@@ -194,9 +243,10 @@ class CompareFormat(StrEnum):
     json = "json"
 
 
-def _resolve(db: Any, ref: str, *, analyse: Callable[[Path], dict[str, Any]] | None = None
-             ) -> dict[str, Any]:
-    """A stored analysis by name, file name, sha256 prefix, or the path of a capture file.
+def _resolve(db: Any, ref: str, redactor: Any, *,
+             analyse: Callable[[Path], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A stored analysis by name, file name, sha256 prefix, or the path of a capture file,
+    redacted as :func:`_shown` says.
 
     A capture path that was never analysed is analysed (and stored) first when ``analyse`` is
     given; ``report`` refuses instead, since it only renders what is stored.
@@ -211,8 +261,7 @@ def _resolve(db: Any, ref: str, *, analyse: Callable[[Path], dict[str, Any]] | N
                 raise StoreError(f"{ref} has not been analysed yet: run `archcmp analyze {ref}`")
             return analyse(path)
         ref = sha256
-    document: dict[str, Any] = db.get(ref).document
-    return document
+    return _shown(db.get(ref), redactor)
 
 
 def _analyser(db: Any, redactor: Any) -> Callable[[Path], dict[str, Any]]:
@@ -223,7 +272,8 @@ def _analyser(db: Any, redactor: Any) -> Callable[[Path], dict[str, Any]]:
         sha256, _ = file_sha256(path)
         document = analyze_capture(path, options=AnalyzeOptions(), redactor=redactor,
                                    sha256=sha256)
-        db.save(document, name=path.name, source_path=path.name, now=datetime.now(UTC))
+        db.save(document, name=path.name, source_path=path.name, now=datetime.now(UTC),
+                secrets_kept=redactor.keep_secrets)
         return document
 
     return analyse
@@ -277,12 +327,17 @@ def report(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE "
                                                 "instead of stdout.", dir_okay=False)] = None,
     store: StoreOpt = None,
+    unsafe_keep_secrets: UnsafeOpt = False,
 ) -> None:
     """Render stored analyses as a Markdown, HTML or JSON report."""
     from archcmp.store import Store
 
-    with _errors_as_exit(), Store.open(_store_path(store)) as db:
-        docs = [_resolve(db, ref) for ref in captures] if captures else [db.latest().document]
+    with _errors_as_exit():
+        store_path = _store_path(store)
+        redactor = _redactor(store_path, unsafe_keep_secrets)
+        with Store.open(store_path) as db:
+            docs = ([_resolve(db, ref, redactor) for ref in captures] if captures
+                    else [_shown(db.latest(), redactor)])
         _write(_render(docs, fmt.value, output), output)
 
 
@@ -310,7 +365,7 @@ def compare(
         redactor = _redactor(store_path, unsafe_keep_secrets)
         with Store.open(store_path) as db:
             analyse = _analyser(db, redactor)
-            docs = [_resolve(db, ref, analyse=analyse) for ref in captures]
+            docs = [_resolve(db, ref, redactor, analyse=analyse) for ref in captures]
         if fmt is CompareFormat.term:
             if output is not None:
                 raise UsageError("--output needs --format md, html or json")
@@ -365,8 +420,8 @@ def diff(
         redactor = _redactor(store_path, unsafe_keep_secrets)
         with Store.open(store_path) as db:
             analyse = _analyser(db, redactor)
-            before = _resolve(db, base, analyse=analyse)
-            after = _resolve(db, head, analyse=analyse)
+            before = _resolve(db, base, redactor, analyse=analyse)
+            after = _resolve(db, head, redactor, analyse=analyse)
         result = diff_documents(before, after, latency_threshold=threshold,
                                 min_latency_ms=min_latency_ms)
         if fmt is DiffFormat.json:
@@ -378,6 +433,50 @@ def diff(
     code = diff_exit_code(result, fail_on)
     if code:
         raise typer.Exit(code)
+
+
+@app.command()
+def redact(
+    capture: Annotated[Path, typer.Argument(help="A HAR (plain, .har.gz, .zhar) or a "
+                                            "pcap/pcapng.", dir_okay=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the redacted "
+                                         "copy (never over the input).", dir_okay=False)],
+    salt: Annotated[str | None, typer.Option(
+        help="Derive the masking key from SALT (sha256), so the same input gives the same "
+        "output; treat it as a secret: with it a guessed value can be confirmed. Default: a "
+        "random key per run.")] = None,
+    to_har: Annotated[bool, typer.Option("--to-har", help="Packet capture: export its "
+                                         "decrypted exchanges as a redacted HAR.")] = False,
+    keep_payloads: Annotated[bool, typer.Option(
+        "--keep-payloads", help="Packet capture: keep packet payloads (only the key blocks "
+        "are removed).")] = False,
+    keylog: Annotated[Path | None, typer.Option(help="Key log for --to-har.",
+                                                dir_okay=False)] = None,
+) -> None:
+    """Write a copy of a capture with every secret value masked (names and sizes kept).
+
+    The output is re-scanned with the same detectors; exit 1 when anything secret-looking
+    remains (each place is listed on stderr, never its value), 2 on bad input.
+    """
+    from archcmp.diagnostics import Diagnostics
+    from archcmp.redact_capture import EXIT_RESIDUAL, redact_capture, redactor_for
+
+    with _errors_as_exit():
+        if not capture.is_file():
+            raise UsageError(f"{capture}: no such file")
+        try:
+            keylog_bytes = keylog.read_bytes() if keylog is not None else None
+        except OSError as exc:
+            raise UsageError(f"{keylog}: cannot read the key log: {exc.strerror or exc}") from exc
+        redactor = redactor_for(salt)
+        _active[:] = [redactor]
+        summary = redact_capture(capture, output, redactor, Diagnostics(), as_har=to_har,
+                                 keep_payloads=keep_payloads, keylog=keylog_bytes)
+    residual = list(summary.residual)
+    for item in residual:
+        sys.stderr.write(f"residual: {item.where}: {item.kind}\n")
+    if residual:
+        raise typer.Exit(EXIT_RESIDUAL)
 
 
 rules_app = typer.Typer(help="Classification rules: list them, run their test cases.",
@@ -435,8 +534,21 @@ def _main(
                                           help="Show the version and exit.")] = False,
 ) -> None:
     """archcmp: what is this web app built on? Evidence from its captures."""
+    _active.clear()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    An exception that is not an :class:`ArchcmpError` is a bug: its traceback is printed (no
+    locals, plain text) with secrets masked, since exception messages quote the values that
+    broke the code (``invalid literal for int(): '…'``), and the exit code is 1.
+    """
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - a bug: shown masked, not re-raised raw
+        text = "".join(traceback.format_exception(exc))
+        sys.stderr.write(_masker().text(text))
+        sys.stderr.write("archcmp: internal error (a bug); please report it with the traceback "
+                         "above\n")
+        sys.exit(1)

@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -504,11 +505,13 @@ class Redactor:
             return value
         lname = name.strip().lower()
         if lname == "cookie":
-            return self._cookie_list(self.secrets.sub(value, self.mask), set_cookie=False)
+            return self._cookie_list(self.secrets.sub(value, self.mask), set_cookie=False,
+                                     header=True)
         if lname == "set-cookie":
             # some producers join repeated Set-Cookie headers with newlines (Firefox HAR does)
             lines = self.secrets.sub(value, self.mask).split("\n")
-            return "\n".join(self._cookie_list(line, set_cookie=True) for line in lines)
+            return "\n".join(self._cookie_list(line, set_cookie=True, header=True)
+                             for line in lines)
         if lname in _AUTH_HEADERS:
             return self._credentials(self.secrets.sub(value, self.mask))
         if is_secret_header(lname):
@@ -527,8 +530,12 @@ class Redactor:
             return value
         return self._mask_keep(value)
 
-    def _cookie_list(self, value: str, *, set_cookie: bool) -> str:
-        """``a=1; b=2`` → ``a=<…>; b=<…>``; for Set-Cookie only the first pair is the cookie."""
+    def _cookie_list(self, value: str, *, set_cookie: bool, header: bool = False) -> str:
+        """``a=1; b=2`` → ``a=<…>; b=<…>``; for Set-Cookie only the first pair is the cookie.
+
+        In a real header (``header``) a part without ``=`` is a nameless cookie's value (RFC
+        6265bis §5.6) and masked; in free text it is more often a list of names (evidence such
+        as ``cookie: sessionKey, __cf_bm``) and only shapes are masked there."""
         parts = value.split(";")
         out: list[str] = []
         for index, part in enumerate(parts):
@@ -537,14 +544,16 @@ class Redactor:
                 out.append(part)
                 continue
             name, eq, raw = part.partition("=")
-            if not eq:
+            if not eq and not (header and part.strip()):
                 out.append(_SHAPES_RE.sub(self._replace, part))
                 continue
+            if not eq:  # a nameless cookie: the whole part is its value
+                raw, name = name, ""
             stripped = raw.strip()
             if stripped:
                 start = raw.index(stripped)
                 raw = raw[:start] + self._mask_keep(stripped) + raw[start + len(stripped) :]
-            out.append(f"{name}={raw}")
+            out.append(f"{name}={raw}" if eq else raw)
         return ";".join(out)
 
     def _credentials(self, value: str) -> str:
@@ -653,9 +662,10 @@ def _header_secrets(name: str, value: str) -> Iterator[str]:
             if lname == "set-cookie":
                 pairs = pairs[:1]
             for pair in pairs:
-                _, eq, raw = pair.partition("=")
-                raw = raw.strip().strip('"')
-                if eq and _looks_tokenish(raw):
+                name, eq, raw = pair.partition("=")
+                # RFC 6265bis §5.6: a pair without "=" is a nameless cookie's value
+                raw = (raw if eq else name).strip().strip('"')
+                if _looks_tokenish(raw):
                     yield raw
     elif lname in _AUTH_HEADERS:
         match = _AUTH_VALUE_RE.fullmatch(value)
@@ -907,3 +917,92 @@ def _read_key(path: Path) -> bytes:
             path=str(path),
         )
     return key
+
+
+# --------------------------------------------------------------------------------------------
+# Re-scanning written output (``archcmp redact``), and high-entropy values
+# --------------------------------------------------------------------------------------------
+
+__all__ += ["URL_HEADERS", "SecretHit", "is_high_entropy", "looks_tokenish", "scan"]
+
+#: Headers whose value is a URL (masked with :meth:`Redactor.url`); public for writers that
+#: apply extra URL rules, such as ``archcmp redact``'s high-entropy parameter values.
+URL_HEADERS = _URL_HEADERS
+
+#: Public name of the rule that decides which cookie values :meth:`Redactor.harvest` remembers.
+looks_tokenish = _looks_tokenish
+
+#: Shapes that are a credential wherever they stand, whatever names surround them.
+_ANYWHERE_RE = _compile("marker", "pem", "jwt", "vendor")
+
+
+@dataclass(frozen=True, slots=True)
+class SecretHit:
+    """A secret :func:`scan` found: what kind and where, never the value itself."""
+
+    kind: str
+    """``pem``, ``jwt``, ``vendor`` (a documented vendor key prefix) or ``remembered`` (a value
+    the redactor harvested from this capture: a cookie, a key header, a bearer token)."""
+    start: int
+    end: int
+
+
+def scan(text: str, redactor: Redactor) -> list[SecretHit]:
+    """The secrets left in ``text``: the check ``archcmp redact`` runs on what it wrote.
+
+    Only detectors that need no context: PEM private keys, JWTs, vendor key shapes and the
+    values ``redactor`` remembered (:class:`SecretSet`). Name-dependent rules (``password=…``,
+    a secret header's value) are re-checked by applying the redactor again at the same place;
+    here they would misfire on a masked value's surroundings. Markers are skipped, so text this
+    layer produced scans clean. Scans even with ``keep_secrets``: detection is not masking.
+    """
+    hits = [
+        SecretHit(kind, match.start(), match.end())
+        for match in _ANYWHERE_RE.finditer(text)
+        if (kind := match.lastgroup or "") != "marker"
+    ]
+    secrets = redactor.secrets
+    if secrets._canonical:
+        secrets.sub("", str)  # builds the remembered alternation if it is stale
+        pattern = secrets._pattern
+        if pattern is not None:
+            hits += [
+                SecretHit("remembered", match.start(2), match.end(2))
+                for match in pattern.finditer(text)
+                if match.group(2) is not None
+            ]
+    return hits
+
+
+#: Characters of base64 (RFC 4648 §4) and base64url (§5): what random tokens are written in.
+#: Dots and ``~`` are left out on purpose: dotted values are names (``jQuery.cb``, hosts).
+_TOKEN_CHARS_RE = re.compile(r"[A-Za-z0-9+/=_-]{20,4096}")
+
+
+def is_high_entropy(value: str) -> bool:
+    """True when ``value`` looks like a random token: 20+ base64 characters, upper and lower
+    case letters and digits mixed, and a per-character Shannon entropy near that of a random
+    string of its length.
+
+    Why these numbers: over random base62 strings the measured entropy is about 0.83·log2(n)
+    three standard deviations below its mean for n from 16 to 64 (measured: 3.60 bits at 20
+    characters, 4.14 at 32), so 0.82·log2(min(n, 64)) keeps >99 % of them. Hex ids, UUIDs and
+    lower-case slugs lack a letter case and stay: they are evidence (path templates, trace
+    ids), not credentials. Names with a numeric tail (``ixCallback_6676077385``) switch
+    character class rarely, random tokens at about 6 of 10 positions; at least 3 in 10 is
+    required.
+    """
+    if _TOKEN_CHARS_RE.fullmatch(value) is None:
+        return False
+    classes = [0 if c.isdigit() else 1 if c.isupper() else 2 if c.islower() else 3 for c in value]
+    if not {0, 1, 2} <= set(classes):
+        return False
+    switches = sum(1 for i in range(1, len(classes)) if classes[i] != classes[i - 1])
+    if switches * 10 < (len(value) - 1) * 3:
+        return False
+    counts: dict[str, int] = {}
+    for char in value:
+        counts[char] = counts.get(char, 0) + 1
+    size = len(value)
+    entropy = -sum(n / size * math.log2(n / size) for n in counts.values())
+    return entropy >= 0.82 * math.log2(min(size, 64))

@@ -18,6 +18,9 @@ Rules this module keeps:
   database path (``file is not a database``, ``database is locked``, ``unable to open database
   file``), chained with ``from``.
 * **No clock inside.** Callers pass ``now``; tests and replays stay deterministic.
+* **Secrets.** Documents arrive redacted (:mod:`archcmp.redact`); one saved with
+  ``--unsafe-keep-secrets`` is marked ``secrets_kept``, so the CLI redacts it again before a
+  command without the flag shows it. ``secure_delete`` zeroes replaced documents on disk.
 """
 
 from __future__ import annotations
@@ -135,12 +138,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX analyses_created ON analyses (created_at, id)",
     ),
     _backfill_versions,
+    # 3: whether the document kept its secrets (``--unsafe-keep-secrets``), so that a later
+    # command without the flag redacts it before showing it. Rows written before this column
+    # may or may not have kept them: they count as kept (the default) and are redacted.
+    ("ALTER TABLE analyses ADD COLUMN secrets_kept INTEGER NOT NULL DEFAULT 1",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = (
     "id, sha256, name, source, format, producer, exchanges, created_at, tool_version, schema, "
-    "document"
+    "secrets_kept, document"
 )
 
 
@@ -169,6 +176,9 @@ class StoredAnalysis:
     """archcmp version that built the document (``tool.version``)."""
     schema: str
     """Document schema (``archcmp.analysis/1``)."""
+    secrets_kept: bool
+    """The document was saved unredacted (``--unsafe-keep-secrets``), or before archcmp recorded
+    this: a writer must pass it through :mod:`archcmp.redact` unless it was given the flag."""
     document: dict[str, Any] = field(repr=False)
     """The analysis document, as saved (left out of ``repr``: it can be megabytes)."""
 
@@ -220,6 +230,9 @@ class Store:
             # In WAL mode NORMAL keeps every transaction atomic; only the last commits before a
             # power loss may roll back, which a re-run of analyze repairs.
             conn.execute("PRAGMA synchronous = NORMAL")
+            # A replaced or deleted document is overwritten with zeros, not left in free pages:
+            # one analysed with --unsafe-keep-secrets must not outlive its replacement.
+            conn.execute("PRAGMA secure_delete = ON")
             _migrate(conn, path)
         except sqlite3.Error as exc:
             if conn is not None:
@@ -257,6 +270,7 @@ class Store:
         source_path: str,
         now: datetime,
         replace: bool = False,
+        secrets_kept: bool = True,
     ) -> StoredAnalysis:
         """Store ``document`` under its ``capture.sha256``, in one transaction.
 
@@ -264,7 +278,9 @@ class Store:
         ``replace`` is true; then it is replaced (with a new id and ``created_at``). ``name`` is
         the user's label (empty → the file name of ``source_path``). The document must be JSON:
         a non-JSON value (or NaN, which JSON lacks) is a bug in the caller and raises
-        ``TypeError``/``ValueError`` before anything is written.
+        ``TypeError``/``ValueError`` before anything is written. ``secrets_kept=False`` is the
+        caller's word that ``document`` went through the redaction layer; anything else is
+        redacted again by every writer not given ``--unsafe-keep-secrets``.
         """
         sha256 = _document_sha256(document, self.path)
         capture = document.get("capture")
@@ -284,6 +300,7 @@ class Store:
             "created_at": _iso(now),
             "tool_version": _text(tool.get("version"), ""),
             "schema": _text(document.get("schema"), ""),
+            "secrets_kept": int(secrets_kept),
             # Serialised before the transaction: a bad document never opens one.
             "document": _encode_document(document),
         }
@@ -297,8 +314,9 @@ class Store:
                 self._conn.execute("DELETE FROM analyses WHERE sha256 = ?", (sha256,))
             cursor = self._conn.execute(
                 "INSERT INTO analyses (sha256, name, source, format, producer, exchanges, "
-                "created_at, tool_version, schema, document) VALUES (:sha256, :name, :source, "
-                ":format, :producer, :exchanges, :created_at, :tool_version, :schema, :document)",
+                "created_at, tool_version, schema, secrets_kept, document) VALUES (:sha256, "
+                ":name, :source, :format, :producer, :exchanges, :created_at, :tool_version, "
+                ":schema, :secrets_kept, :document)",
                 row,
             )
             row_id = cursor.lastrowid
@@ -317,6 +335,7 @@ class Store:
             created_at=str(row["created_at"]),
             tool_version=str(row["tool_version"]),
             schema=str(row["schema"]),
+            secrets_kept=secrets_kept,
             document=document,
         )
 
@@ -409,6 +428,7 @@ class Store:
             created_at,
             tool_version,
             schema,
+            secrets_kept,
             text,
         ) = row
         try:
@@ -433,6 +453,7 @@ class Store:
             created_at=created_at,
             tool_version=tool_version,
             schema=schema,
+            secrets_kept=bool(secrets_kept),
             document=document,
         )
 

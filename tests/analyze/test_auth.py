@@ -154,6 +154,22 @@ def test_unlisted_schemes_are_named_only_when_they_are_tokens() -> None:
     assert "(unnamed)" in evidence and "SECRET" not in json.dumps(result)
 
 
+def test_nameless_cookies_are_values_not_names() -> None:
+    """Issue 8 canary: ``Cookie: a=1; sess_…`` has a nameless cookie (RFC 6265bis §5.6: a
+    pair without ``=`` has an empty name and is all value); reading it as a name put the session
+    id in the report as "cookie sess_… sent on 1/1 API requests"."""
+    page = make_obs("GET", "https://app.test/", response="<html>", response_type="text/html",
+                    response_headers=[("set-cookie", "sess_SETabcdef0123456789; Path=/; "
+                                                     "HttpOnly")],
+                    resource_type="document")
+    api = make_obs("GET", "https://app.test/api/me", response={"id": 1},
+                   request_headers=[("cookie", "theme=dark; sess_9Fk2LmQ0pX7vZ3aB1cD4")],
+                   resource_type="fetch")
+    result = _auth(page, api)
+    assert _kinds(result) == []
+    assert "sess_" not in json.dumps(result)
+
+
 def test_oauth_endpoints_and_tenancy() -> None:
     result = _auth(
         make_obs("GET", "https://auth.test/oauth2/authorize?client_id=c&response_type=code"

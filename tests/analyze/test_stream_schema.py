@@ -286,6 +286,20 @@ def test_request_options_never_print_prompts() -> None:
     assert request_options(["not", "an", "object"]) == {}
 
 
+def test_request_options_never_print_secret_fields() -> None:
+    """Issue 8 canary: everything under ``reasoning``/``thinking`` was printed when short, so a
+    key or token nested there reached the document; the name stays, the value is ``…``."""
+    options = request_options({
+        "model": "m-1", "max_tokens": 9,
+        "reasoning": {"effort": "high", "api_key": "CANARY-k-0123456789",
+                      "session_token": "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0"},
+        "thinking": {"budget_tokens": 1024, "auth": {"token": "CANARY-t-0123456789"}},
+    })
+    assert options == {"model": "m-1", "reasoning.effort": "high", "reasoning.api_key": "…",
+                       "reasoning.session_token": "…", "thinking.budget_tokens": 1024,
+                       "thinking.auth": "…"}
+
+
 def test_empty_and_sent_only_streams() -> None:
     assert classify_stream([], "sse").schema == "unknown"
     sent = [StreamEvent(index=0, type="text", data='{"type":"message_start"}', direction="send")]

@@ -195,6 +195,18 @@ def test_secret_values_never_reach_evidence() -> None:
             assert not any(v and ("SECRET" in v or "VALUE" in v) for v in item.values)
 
 
+def test_nameless_cookies_match_no_cookie_rule(tmp_path: Path) -> None:
+    """Issue 8 canary: a ``Cookie``/``Set-Cookie`` pair without ``=`` is a nameless cookie's
+    *value* (RFC 6265bis §5.6); read as a name it matched cookie patterns and was quoted in
+    evidence ("cookie sess_… (name only)")."""
+    rs = rule(tmp_path, "  - cookie: 'sess_[A-Za-z0-9]+'\n    weight: 0.9\n")
+    nameless = [obs(0, request_headers={"cookie": "theme=dark; sess_9Fk2LmQ0pX7vZ3aB1cD4"}),
+                obs(1, response_headers={"set-cookie": "sess_SETabcdef0123; Path=/; a=b"})]
+    assert run(nameless, rs).findings() == []
+    (named,) = run([obs(0, request_headers={"cookie": "sess_id=1"})], rs).findings()
+    assert named.evidence == ("cookie sess_id (name only) on 1/1 request",)
+
+
 def test_paths_show_only_the_matched_part() -> None:
     # A New Relic harvest path carries the browser licence key after /1/.
     rs = RULES.subset(["tracing.honeycomb"])

@@ -202,6 +202,23 @@ def test_headers_keep_case_order_repeats_and_fold() -> None:
                            "http1.header.space_before_colon": 1, "http1.header.bad_char": 1}
 
 
+def test_warning_samples_never_quote_field_lines_or_bodies() -> None:
+    """Issue 8 canary: samples quoted a field line without a colon (``X-Api-Key <key>``), a
+    whitespace-led line and a mis-framed chunk "size" (body text) whole; names stay quoted."""
+    req = (b"GET /a HTTP/1.1\r\n  SECRET-leading-0123456789\r\nHost: example.com\r\n"
+           b"X-Api-Key SECRET-no-colon-0123456789\r\nX-Space : v\r\n\r\n")
+    resp = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"SECRET-body-token-0123456789\r\n")
+    _, diag, *_ = three_ways(script((C, req), (S, resp)))
+    samples = {w.code: w.samples for w in diag.warnings()}
+    assert samples["http1.header.leading_whitespace"] == ("test: 27-byte line, not quoted",)
+    assert samples["http1.header.invalid_line"] == ("test: 36-byte line, not quoted",)
+    assert samples["http1.header.space_before_colon"] == ("test: b'X-Space'",)
+    assert samples["http1.chunk.malformed"] == (
+        "test: bad chunk-size line (28-byte line, not quoted)",)
+    assert "SECRET" not in repr(diag.warnings())
+
+
 def test_leading_whitespace_line_and_empty_lines_before_start_line() -> None:
     # RFC 9112 §2.2: empty lines before a request-line are ignored; a whitespace-led line
     # right after the start line is consumed without processing.

@@ -156,6 +156,15 @@ def test_text_that_is_not_utf8_is_kept_and_counted() -> None:
     assert codes(a) == {"websocket.text.bad_utf8": 1}
 
 
+def test_bad_utf8_sample_does_not_quote_the_message() -> None:
+    """Issue 8 canary: the sample quoted the message's first 40 bytes, an auth token and all."""
+    payload = b"\xffAUTH sk-ant-api03-SECRETSECRETSECRET0123456789"
+    events, a = decode("81" + bytes([len(payload)]).hex() + payload.hex())
+    assert texts(events) == [(1, payload)]
+    (warning,) = a.diag.warnings()
+    assert warning.samples == (f"t server: {len(payload)} bytes, invalid at byte 0",)
+
+
 @pytest.mark.parametrize(("frames", "why"), [
     ("c10548656c6c6f", "RSV1 without permessage-deflate (§5.2)"),
     ("a10548656c6c6f", "RSV2 set"),

@@ -179,14 +179,17 @@ def parse_alt_svc(value: str) -> list[tuple[str, int | None]]:
 
 
 def _cookie_names(ex: Exchange) -> list[str]:
-    """Names in the request's ``Cookie`` fields (HTTP/2 may split them: RFC 9113 §8.2.3)."""
+    """Names in the request's ``Cookie`` fields (HTTP/2 may split them: RFC 9113 §8.2.3).
+
+    A pair without ``=`` is a nameless cookie (RFC 6265bis §5.6: empty name, the pair is its
+    value): it has no name to report, and its text is a credential."""
     names: list[str] = []
     for n, v in ex.request_headers:
         if n.lower() == "cookie":
             for pair in v.split(";"):
-                name = pair.split("=", 1)[0].strip()
-                if name:
-                    names.append(name)
+                name, eq, _ = pair.partition("=")
+                if eq and name.strip():
+                    names.append(name.strip())
     return names
 
 
@@ -195,8 +198,8 @@ def _cookie_values(ex: Exchange) -> list[tuple[str, str]]:
     for n, v in ex.request_headers:
         if n.lower() == "cookie":
             for pair in v.split(";"):
-                name, _, value = pair.partition("=")
-                if name.strip():
+                name, eq, value = pair.partition("=")
+                if eq and name.strip():
                     pairs.append((name.strip(), value.strip()))
     return pairs
 
@@ -356,8 +359,10 @@ class AuthAnalyzer:
             if n.lower() != "set-cookie":
                 continue
             head, *attrs = v.split(";")
-            name = head.split("=", 1)[0].strip()
-            if not name or (name not in self._set_cookie and len(self._set_cookie) >= MAX_NAMES):
+            name, eq, _ = head.partition("=")
+            name = name.strip()  # no "=": a nameless cookie (see _cookie_names), skipped
+            if not eq or not name or (name not in self._set_cookie
+                                      and len(self._set_cookie) >= MAX_NAMES):
                 continue
             sc = self._set_cookie.setdefault(name, _SetCookie())
             sc.responses += 1

@@ -19,13 +19,14 @@ from archcmp.analyze.streams import summarise_events
 from archcmp.analyze.teardown import Teardown
 from archcmp.classify.rules import RuleSet, load_rules
 from archcmp.decode.content import decode_body
+from archcmp.decode.jsondepth import too_deep
 from archcmp.decode.lines import classify_stream, parse_stream
 from archcmp.decode.timing import decoded_chunk_times
 from archcmp.diagnostics import Diagnostics
 from archcmp.errors import CaptureError
 from archcmp.ingest.har import HarReader
 from archcmp.ingest.sniff import open_capture
-from archcmp.limits import MAX_DECODED_BODY_BYTES
+from archcmp.limits import MAX_DECODED_BODY_BYTES, MAX_JSON_DEPTH
 from archcmp.model import DecodedBody, Exchange, Observation, StreamEvent
 from archcmp.redact import Redactor, redact_document_in_place
 
@@ -106,12 +107,19 @@ def process_exchange(
                            summary=summarise_events(events))
     if teardown is not None:
         request = exchange.request_body
+        decoded_request = (decode_body(request, diag, max_bytes=max_body_bytes,
+                                       where=f"entry {exchange.index} request")
+                           if request is not None and request.data is not None else None)
+        for side, body_data in (("response", decoded and decoded.data),
+                                ("request", decoded_request and decoded_request.data)):
+            if body_data and too_deep(body_data):
+                diag.warn("body.json.too_deep", f"JSON body nested deeper than {MAX_JSON_DEPTH} "
+                          "levels; the analysers that read JSON skipped it",
+                          sample=f"entry {exchange.index} {side}")
         teardown.observe(Observation(
             exchange=exchange,
             response=decoded,
-            request=(decode_body(request, diag, max_bytes=max_body_bytes,
-                                 where=f"entry {exchange.index} request")
-                     if request is not None and request.data is not None else None),
+            request=decoded_request,
             transport=transport,
             events=events,
         ))

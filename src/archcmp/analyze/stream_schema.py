@@ -63,6 +63,7 @@ from typing import Any
 
 from archcmp.analyze.kinds import media_type
 from archcmp.model import Header, Observation, StreamEvent, header_value
+from archcmp.redact import is_secret_json_key
 
 __all__ = [
     "DELTA_FORMATS",
@@ -620,7 +621,9 @@ def request_options(request_json: Any) -> dict[str, Any]:
     any depth up to three (``reasoning_effort``, ``thinking.type``, ``reasoning.effort``); a
     ``*_mode`` key whose value names thinking/reasoning/extended/deep modes; the number of
     ``tools`` offered. Values are printed only when they are numbers, booleans or short
-    identifiers, so prompts and user text never reach the document.
+    identifiers, so prompts and user text never reach the document, and never under a
+    secret-like key (``reasoning.api_key``: :func:`archcmp.redact.is_secret_json_key`), whose
+    name stays with ``…`` for its value.
     """
     if not isinstance(request_json, dict):
         return {}
@@ -638,7 +641,9 @@ def request_options(request_json: Any) -> dict[str, Any]:
                 continue
             path = f"{prefix}{key}"
             named = bool(_OPTION_KEY.search(key)) or inside
-            if isinstance(value, dict):
+            if named and is_secret_json_key(key):
+                out[path] = "…"
+            elif isinstance(value, dict):
                 if depth < 3:
                     walk(value, f"{path}.", depth + 1, named)
             elif named or (_MODE_KEY.search(key) and isinstance(value, str)

@@ -11,10 +11,11 @@ Linear-time matching
 Python's ``re`` backtracks, so a pattern such as ``(a+)+$`` can take exponential time on a
 hostile header. Two defences, both applied:
 
-1. :func:`unsafe_regex_shape` rejects, at load time, the shapes that cause catastrophic
-   backtracking: an unbounded quantifier (``*``, ``+``, ``{n,}``) applied to a group that itself
-   contains an unbounded quantifier or an alternation (``(a+)+``, ``(a|ab)*``), and
-   backreferences. What is left is at worst polynomial.
+1. :func:`~archcmp.classify.regex_shape.unsafe_regex_shape` rejects, at load time, the shapes
+   that cause catastrophic backtracking: a repeat of a group that holds a variable-length
+   repeat or an alternation (``(a+)+``, ``(a|ab)*``, ``(.*a){20}``), unbounded repeats that
+   can match the same characters side by side (``\\w*\\w*``, ``.*a.*b``), and backreferences.
+   What is left is at worst quadratic (one repeat, tried from every start).
 2. Every subject is capped before matching (:data:`MAX_HEADER_VALUE` for header values,
    :data:`MAX_BODY_SCAN` for bodies), so that polynomial has a small, fixed bound.
 
@@ -35,6 +36,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from archcmp.analyze.infra import split_list
+from archcmp.classify.regex_shape import unsafe_regex_shape
 from archcmp.model import DecodedBody, Exchange, Observation, StreamEvent
 
 __all__ = [
@@ -121,79 +123,6 @@ def site_of(host: str) -> str:
                                                 "ne", "or", "go"}:
         return ".".join(labels[-3:])
     return ".".join(labels[-2:])
-
-
-# --- regex safety ---------------------------------------------------------------------------
-
-
-def unsafe_regex_shape(pattern: str) -> str | None:
-    """Why ``pattern`` may backtrack catastrophically, or None when its shape is safe.
-
-    A small scanner over the pattern text (no private ``re`` internals): it tracks, for each
-    open group, whether it contains an unbounded quantifier or a ``|``, and rejects an unbounded
-    quantifier applied to such a group. Backreferences are rejected outright.
-    """
-    stack: list[list[bool]] = [[False, False]]  # per group: [has_unbounded, has_alternation]
-    last_group: list[bool] | None = None
-    i = 0
-    n = len(pattern)
-    while i < n:
-        ch = pattern[i]
-        if ch == "\\":
-            nxt = pattern[i + 1] if i + 1 < n else ""
-            if nxt.isdigit() and nxt != "0":
-                return "backreferences are not allowed (they defeat linear-time matching)"
-            i += 2
-            last_group = None
-            continue
-        if ch == "[":
-            j = i + 1
-            if j < n and pattern[j] == "^":
-                j += 1
-            if j < n and pattern[j] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                j += 2 if pattern[j] == "\\" else 1
-            i = j + 1
-            last_group = None
-            continue
-        if ch == "(":
-            if pattern.startswith("(?P=", i):
-                return "backreferences are not allowed (they defeat linear-time matching)"
-            stack.append([False, False])
-            i += 1
-            last_group = None
-            continue
-        if ch == ")":
-            inner = stack.pop() if len(stack) > 1 else [False, False]
-            if inner[0]:
-                stack[-1][0] = True
-            last_group = inner
-            i += 1
-            continue
-        if ch == "|":
-            stack[-1][1] = True
-            i += 1
-            last_group = None
-            continue
-        unbounded = False
-        length = 1
-        if ch in "*+":
-            unbounded = True
-        elif ch == "{":
-            m = re.match(r"\{(\d*)(,?)(\d*)\}", pattern[i:])
-            if m is not None:
-                length = len(m.group(0))
-                unbounded = bool(m.group(2)) and not m.group(3)
-        if unbounded:
-            if last_group is not None and (last_group[0] or last_group[1]):
-                return ("a repeated group contains another unbounded repeat or an alternation "
-                        "(shape like (a+)+ or (a|b)*), which can backtrack exponentially")
-            stack[-1][0] = True
-        if ch not in "*+?{":
-            last_group = None
-        i += length
-    return None
 
 
 # --- leaves and conditions ------------------------------------------------------------------
@@ -469,16 +398,18 @@ def _headers(pairs: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:
 
 
 def _cookie_names(request: dict[str, list[str]], response: dict[str, list[str]]) -> list[str]:
+    """Cookie names of ``Cookie`` and ``Set-Cookie``; a pair without ``=`` is a nameless
+    cookie's value (RFC 6265bis §5.6), a credential, never a name to match or quote."""
     names: list[str] = []
     for line in request.get("cookie", ()):
         for part in line.split(";"):
-            cname = part.split("=", 1)[0].strip()
-            if cname:
-                names.append(cname)
+            cname, eq, _ = part.partition("=")
+            if eq and cname.strip():
+                names.append(cname.strip())
     for line in response.get("set-cookie", ()):
-        cname = line.split("=", 1)[0].strip()
-        if cname:
-            names.append(cname)
+        cname, eq, _ = line.split(";", 1)[0].partition("=")
+        if eq and cname.strip():
+            names.append(cname.strip())
     return list(dict.fromkeys(names))[:MAX_NAMES]
 
 
@@ -510,11 +441,15 @@ class ExchangeFacts:
     @classmethod
     def from_observation(cls, obs: Observation) -> ExchangeFacts:
         ex = obs.exchange
-        parts = urlsplit(ex.url)
+        try:
+            parts = urlsplit(ex.url)
+            host, path, raw_query = (parts.hostname or "").lower(), parts.path, parts.query
+        except ValueError:  # "http://[::1/x" (an unclosed IPv6 bracket), as the analysers do
+            host, path, raw_query = "", "", ""
         req = _headers(ex.request_headers)
         resp = _headers(ex.response_headers)
         query: dict[str, list[str]] = {}
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)[:MAX_NAMES]:
+        for key, value in parse_qsl(raw_query, keep_blank_values=True)[:MAX_NAMES]:
             query.setdefault(key, []).append(value)
         events = obs.events or ex.events
         req_ctype = req.get("content-type", [""])[0]
@@ -526,8 +461,8 @@ class ExchangeFacts:
         return cls(
             index=ex.index,
             method=ex.method.upper(),
-            host=(parts.hostname or "").lower(),
-            path=parts.path or "/",
+            host=host,
+            path=path or "/",
             query=query,
             request_headers=req,
             response_headers=resp,

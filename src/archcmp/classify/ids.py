@@ -341,7 +341,9 @@ def _b64url_json(part: str) -> object:
     try:
         raw = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
         return json.loads(raw)
-    except (binascii.Error, ValueError):  # bad base64, bad UTF-8 or bad JSON (all ValueError)
+    # Bad base64, bad UTF-8 or bad JSON (all ValueError), or JSON nested deeper than the
+    # parser's recursion limit: a JWT-shaped path segment can carry 6 KiB of "[[[[…".
+    except (binascii.Error, ValueError, RecursionError):
         return None
 
 

@@ -62,7 +62,8 @@ about 4 % of end-to-end time.
 Errors: unreadable JSON raises :class:`HarReadError` (a :class:`~archcmp.errors.CaptureError`),
 JSON cut short :class:`HarTruncated` (a :class:`~archcmp.errors.TruncatedCapture`); both name
 the byte offset and carry :attr:`~HarReadError.entries_read`, because the exchanges yielded
-before the error are already out. ``ijson.JSONError`` never leaves this module.
+before the error are already out. ``ijson.JSONError`` and the ``UnicodeDecodeError`` ijson raises
+for a string yajl let through never leave this module.
 """
 
 from __future__ import annotations
@@ -186,6 +187,17 @@ class HarReader:
             raise
         except ijson.JSONError as exc:
             raise self._json_error(exc) from exc
+        except UnicodeDecodeError as exc:
+            # yajl's own UTF-8 check lets a surrogate encoded as UTF-8 (ED A0 80: CESU-8, as Java
+            # and some Windows tools write) through; ijson's strict decode of the string then
+            # raises this instead of a JSONError.
+            read = self._entries_read
+            raise HarReadError(
+                f"not valid JSON between bytes {self._tap.start} and {self._tap.end}: a string "
+                f"is not UTF-8 ({exc.reason}){f' ({_count(read)} read before it)' if read else ''}",
+                entries_read=read,
+                path=self._path,
+            ) from exc
         except TruncatedCapture as exc:  # from the stream: compressed data cut short
             raise HarTruncated(
                 f"{exc.message}; {_count(self._entries_read)} read",

@@ -22,6 +22,8 @@ Warning codes (all counted per entry, sample ``entry <index>``):
 ``har.page.naive_started``
 ``har.page.malformed``                a ``log.pages`` item without an id; skipped
 ``har.header.malformed``              neither {name, value} nor [name, value]; skipped
+``har.header.over_limit``             over MAX_HAR_HEADER_FIELDS fields or MAX_HAR_HEADER_BYTES
+                                      in one message; the rest dropped
 ``har.timings.ssl_exceeds_connect``   ssl > the connect that contains it; ssl dropped
 ``har.body.bad_base64``               ``encoding: base64`` text that is not base64; data None
 ``har.body.unknown_encoding``         ``encoding`` other than base64; text kept as UTF-8
@@ -51,6 +53,7 @@ from archcmp.ingest.har_fields import (
     parse_timestamp_ms,
 )
 from archcmp.ingest.har_producers import Producer
+from archcmp.limits import MAX_HAR_HEADER_BYTES, MAX_HAR_HEADER_FIELDS
 from archcmp.model import Body, Exchange, Header, Page, StreamEvent, Timings, header_values
 
 __all__ = ["convert_entry", "convert_page", "normalise_protocol"]
@@ -199,7 +202,10 @@ def _headers(raw: Any, diag: Diagnostics, sample: str) -> tuple[Header, ...]:
     if not isinstance(raw, list):
         return ()
     pairs: list[Header] = []
+    size = 0
     for item in raw:
+        if len(pairs) >= MAX_HAR_HEADER_FIELDS:
+            break
         if isinstance(item, dict):
             name, value = item.get("name"), item.get("value")
         elif isinstance(item, list) and len(item) == 2:
@@ -213,7 +219,19 @@ def _headers(raw: Any, diag: Diagnostics, sample: str) -> tuple[Header, ...]:
                 sample=sample,
             )
             continue
-        pairs.append((name, "" if value is None else str(value)))
+        text = "" if value is None else str(value)
+        size += len(name) + len(text)
+        if size > MAX_HAR_HEADER_BYTES:
+            break
+        pairs.append((name, text))
+    else:
+        return tuple(pairs)
+    diag.warn(
+        "har.header.over_limit",
+        f"HAR message with more than {MAX_HAR_HEADER_FIELDS} header fields or "
+        f"{MAX_HAR_HEADER_BYTES >> 20} MiB of them; the rest were dropped",
+        sample=sample,
+    )
     return tuple(pairs)
 
 

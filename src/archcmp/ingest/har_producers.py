@@ -92,6 +92,8 @@ PRODUCERS: tuple[tuple[str, Producer], ...] = (
     ("browsertime", Producer(key="browsertime", decodes_bodies=True)),
     ("chrome har capturer", Producer(key="chrome-har-capturer", decodes_bodies=True)),
     ("alta proxy", Producer(key="alta-proxy")),
+    # `archcmp redact --to-har`: exchanges decrypted from a packet capture.
+    ("archcmp", Producer(key="archcmp")),
 )
 
 #: Entry members (or ``timings`` members) that only one producer writes → that producer's key.

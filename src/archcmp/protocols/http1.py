@@ -547,7 +547,8 @@ class Http1Connection:
         m = _CHUNK_SIZE.fullmatch(line.raw)
         digits = m.group(1).lstrip(b"0") if m else b""
         if m is None or len(digits) > 15:
-            return self._fatal_chunk(h, f"bad chunk-size line {line.raw[:40]!r}")
+            # Not quoted: a mis-framed body puts body text (tokens too) where the size belongs.
+            return self._fatal_chunk(h, f"bad chunk-size line ({_unquoted(line.raw)})")
         h.bare_lf |= line.bare_lf
         h.remaining = int(digits or b"0", 16)
         if h.remaining:
@@ -852,30 +853,32 @@ class Http1Connection:
         for line in lines:
             if line[:1] in (b" ", b"\t"):
                 if not pairs:  # RFC 9112 §2.2: consume whitespace-led lines before the first
-                    self._note("leading_whitespace", line)
+                    self._note("leading_whitespace", _unquoted(line))
                     continue
                 # §5.2: obs-fold = OWS CRLF RWS; replace it with SP before interpreting.
-                self._note("obs_fold", pairs[-1][0])
+                self._note("obs_fold", repr(pairs[-1][0][:60]))
                 pairs[-1][1] = (pairs[-1][1] + b" " + line.strip(b" \t")).strip(b" \t")
                 continue
             m = _FIELD_LINE.fullmatch(line)
             if m is None:
-                self._note("invalid_line", line)
+                self._note("invalid_line", _unquoted(line))
                 continue
             if m.group(2):
-                self._note("space_before_colon", m.group(1))
+                self._note("space_before_colon", repr(m.group(1)[:60]))
             pairs.append([m.group(1), m.group(3)])
         out: Fields = []
         for name, value in pairs:
             if b"\r" in value or b"\x00" in value:  # RFC 9110 §5.5: replace CR/NUL with SP
-                self._note("bad_char", name)
+                self._note("bad_char", repr(name[:60]))
                 value = value.replace(b"\r", b" ").replace(b"\x00", b" ")
             out.append((name.decode("ascii"), _text(value)))
         return out
 
-    def _note(self, problem: str, raw: bytes) -> None:
+    def _note(self, problem: str, detail: str) -> None:
+        """Count a field-line quirk; ``detail`` is a field *name* or :func:`_unquoted`, never a
+        value: values are cookies and credentials, and samples reach the report."""
         self._diag.warn(f"http1.header.{problem}", f"HTTP/1.1 header field quirk: {problem}",
-                        sample=self._sample(repr(raw[:60])))
+                        sample=self._sample(detail))
 
     def _abort(self, h: _Half, ts: int) -> None:
         """A gap hit the message being read: its events stop, its framing goes on. A cut
@@ -917,6 +920,12 @@ class Http1Connection:
 
     def _sample(self, detail: str) -> str:
         return f"{self._where}: {detail}" if self._where else detail
+
+
+def _unquoted(line: bytes) -> str:
+    """How a sample shows a line it must not quote (a field line without a colon may be
+    ``Cookie sid=…`` or the folded half of a token): its length only."""
+    return f"{len(line)}-byte line, not quoted"
 
 
 def _pseudo(method: str, target: str) -> Fields:

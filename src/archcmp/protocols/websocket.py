@@ -321,9 +321,11 @@ class WebSocketStream:
         if opcode == _TEXT:
             try:
                 data.decode("utf-8")
-            except UnicodeDecodeError:
+            except UnicodeDecodeError as exc:
+                # The payload is not quoted: messages carry auth tokens and passwords.
                 self._diag.warn("websocket.text.bad_utf8", "a WebSocket text message is not UTF-8",
-                                sample=self._sample(repr(data[:40])))
+                                sample=self._sample(f"{len(data)} bytes, invalid at byte "
+                                                    f"{exc.start}"))
         assert opcode is not None
         self.messages += 1
         out.append(WebSocketMessage(stream=self._stream, from_client=self._from_client,
