@@ -178,9 +178,15 @@ _EMPTY = TeardownResult(
 
 
 def _iso(epoch_ms: float | None) -> str | None:
+    """ISO 8601 UTC, or None for a time datetime cannot hold (years 1-9999): a pcapng timestamp
+    is any 64-bit count, and a damaged one lands in the year 58868."""
     if epoch_ms is None:
         return None
-    return datetime.fromtimestamp(epoch_ms / 1000.0, tz=UTC).isoformat(timespec="milliseconds")
+    try:
+        moment = datetime.fromtimestamp(epoch_ms / 1000.0, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _round(value: float | None) -> float | None:

@@ -815,7 +815,9 @@ class Http1Connection:
         if h.from_client:
             if not msg.discard:
                 self._out.append(RequestEnd(stream=msg.stream, ts_ns=ts, trailers=trailers))
-            req = next((r for r in self._pending if r.stream == msg.stream), None)
+            # The request just read is the newest one pending (or already answered): search
+            # from the end, or a pipelined burst of n requests costs n² (issue 8 scaling run).
+            req = next((r for r in reversed(self._pending) if r.stream == msg.stream), None)
             if req is not None:
                 req.complete = True
                 if req.upgrade and req.switch is None:

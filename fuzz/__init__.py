@@ -1,0 +1,1 @@
+"""Fuzz harnesses for archcmp's parsers; see README.md."""

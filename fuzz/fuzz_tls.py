@@ -1,0 +1,6 @@
+"""atheris harness for the ``tls`` target of targets.py; --help lists libFuzzer's flags."""
+
+from _atheris import main
+
+if __name__ == "__main__":
+    main("tls")
