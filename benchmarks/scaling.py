@@ -123,6 +123,15 @@ def http1_pipelined(n: int) -> tuple[bytes, str]:
     return mc.classic_pcap(conn.frames), ".pcap"
 
 
+def http1_tiny_chunks(n: int) -> tuple[bytes, str]:
+    conn = mc.TcpConn(40002)
+    conn.send(True, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+    conn.send(False, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+              + b"1;e=x\r\na\r\n" * (50_000 * n) + b"0\r\n\r\n")
+    conn.close()
+    return mc.classic_pcap(conn.frames), ".pcap"
+
+
 def h2_streams(n: int) -> tuple[bytes, str]:
     enc = mc.Encoder()
     client = b"".join(mc.h2_frame(1, 0x5, 2 * i + 1, enc.encode(mc.REQUEST))
@@ -161,6 +170,7 @@ KINDS: dict[str, Builder] = {
     "pcap-tcp-overlaps": tcp_overlaps,
     "pcapng-garbage-between-blocks": pcapng_garbage,
     "pcap-http1-pipelined": http1_pipelined,
+    "pcap-http1-tiny-chunks": http1_tiny_chunks,
     "pcap-h2-streams": h2_streams,
     "pcap-h2-continuation-floods": h2_continuations,
 }
