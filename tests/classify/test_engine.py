@@ -565,9 +565,7 @@ def test_corpus_findings_are_the_reviewed_ones_and_backed_by_the_har(shared: Pat
 
 
 def test_sample_chat_app_has_no_vendor_findings() -> None:
-    har = REPO / "samples" / "chat-chromium-h2.har"
-    if not har.is_file():
-        pytest.skip("samples/chat-chromium-h2.har not present")
+    har = REPO / "samples" / "chat-chromium-h2.har"  # shipped with the repository
     assert classify(har).findings() == []
 
 
