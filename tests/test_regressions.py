@@ -69,3 +69,17 @@ def test_redos_rule_is_refused_by_the_installed_command() -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_to_har_survives_an_unclosed_ipv6_bracket(tmp_path: Path) -> None:
+    """urlsplit raised ValueError while exporting the exchange's query string."""
+    from typer.testing import CliRunner
+
+    from archcmp.cli import app
+
+    src = Path(__file__).parent / "regressions" / "wire" / "host-header-unclosed-ipv6-bracket.pcap"
+    result = CliRunner().invoke(app, ["redact", str(src), "--to-har", "-o",
+                                      str(tmp_path / "x.har")])
+    assert result.exit_code in (0, 1), result.output
+    assert "Traceback" not in result.output
+    assert (tmp_path / "x.har").is_file()

@@ -55,16 +55,28 @@ MAX_SSE_EVENTS_PER_STREAM = 100_000
 #: Samples kept per warning code (Zeek's weird.log keeps one per connection; a few suffice).
 WARNING_SAMPLES = 3
 
-#: Peak resident memory of ``archcmp analyze`` on any one input, hostile or not, in MiB, plus
-#: :data:`PEAK_RSS_KIB_PER_EXCHANGE` for each exchange the input holds (the document has one
-#: row per exchange, so memory follows the rows, never the file). The fixed part is the
-#: interpreter and libraries (~90 MiB), one body decoded up to MAX_DECODED_BODY_BYTES (64 MiB)
-#: with the copies the decoder and the classifiers make of it, and the bounded buffers of the
-#: protocol machines (h2/h3 header blocks 1 MiB, TCP reassembly 16 MiB per direction).
-#: Measured by ``tests/test_malformed.py`` (os.wait4 ru_maxrss) on every case of the
-#: malformed corpus; ``benchmarks/scaling.py`` shows the per-exchange slope.
+#: The documented memory cap: peak resident memory of one ``archcmp analyze`` run, in MiB, is at
+#: most this plus :data:`PEAK_RSS_KIB_PER_EXCHANGE` per exchange, for any pcap/pcapng and for
+#: any HAR whose entries are each under 16 MiB of JSON.
+#:
+#: * The fixed part is dominated by MAX_DECODED_BODY_BYTES: one body decoded to its 64 MiB cap,
+#:   with the copies the decoder, the stream parsers and the analysers make of it, on top of
+#:   ~90 MiB of interpreter and libraries. Every other buffer is capped: decompression (8 layers,
+#:   1000:1), HAR headers (MAX_HAR_HEADER_FIELDS / _BYTES), JSON nesting (MAX_JSON_DEPTH),
+#:   HTTP/1.1 heads (64 KiB), HTTP/2 header lists, blocks and HPACK tables (1 MiB each),
+#:   HTTP/3 frames (1 MiB), SSE events (MAX_SSE_EVENTS_PER_STREAM), TCP data behind a hole
+#:   (16 MiB per direction).
+#: * The per-exchange part is the analysis document: a row per exchange, built, stored and
+#:   printed (200k minimal HAR entries peak at ~300 MiB).
+#: * What a constant cannot bound: a HAR entry is parsed whole, so one larger than 16 MiB of
+#:   JSON adds about eight times its size while it is read (a 40 MiB entry of 400k headers
+#:   peaks at 340 MiB), and a capture holding many connections' out-of-order data at once
+#:   holds up to 32 MiB per connection. Both need inputs of that size.
+#:
+#: Measured with os.wait4 on every case of the malformed corpus by ``tests/test_malformed.py``;
+#: ``benchmarks/scaling.py`` shows time growing linearly with each kind of hostile input.
 MAX_PEAK_RSS_MIB = 400
 
-#: The per-exchange allowance on top of MAX_PEAK_RSS_MIB: one row of the analysis document while
-#: it is built, stored and printed.
+#: The per-exchange allowance on top of MAX_PEAK_RSS_MIB (measured: ~1.5 KiB per minimal HAR
+#: entry), for the analysis document's row of that exchange.
 PEAK_RSS_KIB_PER_EXCHANGE = 2

@@ -334,9 +334,7 @@ def exchange_entry(exchange: Exchange, diag: Diagnostics, *,
         "httpVersion": _HTTP_VERSIONS.get(exchange.protocol, exchange.protocol),
         "cookies": _request_cookies(request_headers),
         "headers": [{"name": n, "value": v} for n, v in request_headers],
-        "queryString": [{"name": n, "value": v}
-                        for n, v in parse_qsl(urlsplit(exchange.url).query,
-                                              keep_blank_values=True)],
+        "queryString": [{"name": n, "value": v} for n, v in _query_pairs(exchange.url)],
         "headersSize": -1,
         "bodySize": _wire_size(exchange.request_body),
     }
@@ -503,3 +501,12 @@ def redact_capture(src: Path, dst: Path, redactor: Redactor, diag: Diagnostics, 
     if keylog is not None:
         raise UsageError("--keylog applies with --to-har (a redacted capture keeps no keys)")
     return redact_pcap(src, dst, diag, keep_payloads=keep_payloads)
+
+
+def _query_pairs(url: str) -> list[tuple[str, str]]:
+    """The URL's query parameters; none for a URL ``urlsplit`` rejects (an unclosed IPv6
+    bracket in a captured Host header), which the HAR still carries as its ``url``."""
+    try:
+        return parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    except ValueError:
+        return []
